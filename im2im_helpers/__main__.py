@@ -1,0 +1,80 @@
+"""Command line: ``python -m im2im_helpers train CONFIG.yaml`` / ``predict RUN INPUT...``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _train(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from im2im_helpers import config, train
+
+    cfg = config.load(args.config)
+    task, datamodule = config.build(cfg)
+    params = asdict(cfg.train)
+    if args.max_epochs is not None:
+        params["max_epochs"] = args.max_epochs
+    run = train.fit(task, datamodule, args.out, resume=args.resume, overwrite=args.overwrite,
+                    progress=not args.quiet, **params)
+    print(f"run folder: {run.path}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from im2im_helpers import config, predict
+    from im2im_helpers.tasks import TASKS
+    from im2im_helpers.train import load_run_model
+
+    run = Path(args.run)
+    cfg = config.load(run / "config.yaml")
+    model = load_run_model(run, TASKS[cfg.task.kind])
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    roi = args.roi or cfg.data.patch
+    norm = cfg.data.normalize_percentiles
+    for source in args.inputs:
+        name = Path(source).name.split(".")[0]
+        written = predict.file(model, source, out_dir / f"{name}_pred.ome.tiff",
+                               channel=args.channel, roi=roi, normalize_percentiles=norm,
+                               overwrite=args.overwrite)
+        print(written)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m im2im_helpers`` (and the ``im2im`` command)."""
+    parser = argparse.ArgumentParser(prog="python -m im2im_helpers", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train from a YAML run configuration")
+    p.add_argument("config", help="run configuration (a run folder's config.yaml works)")
+    p.add_argument("--out", required=True, help="run folder to create")
+    p.add_argument("--max-epochs", type=int, help="override train.max_epochs")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--overwrite", action="store_true", help="delete an existing run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("predict", help="predict image files with a trained run")
+    p.add_argument("run", help="run folder (holds config.yaml and checkpoints/)")
+    p.add_argument("inputs", nargs="+", help="image files (any format bioio reads)")
+    p.add_argument("--out", required=True, help="folder for the OME-TIFF predictions")
+    p.add_argument("--channel", type=int, default=0, help="input channel (default 0)")
+    p.add_argument("--roi", type=int, nargs="+", help="window size (default: training patch)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing predictions")
+    p.set_defaults(func=_predict)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, FileExistsError, ValueError, ImportError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

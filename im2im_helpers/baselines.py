@@ -1,0 +1,84 @@
+"""Classical baselines a network must beat, fitted on training data only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import ndimage as ndi
+
+
+def filter_features(x: np.ndarray, sigmas: Sequence[float] = (1, 2, 4, 8)) -> np.ndarray:
+    """Per-pixel filter responses of a single-channel 2D/3D image: raw, and per sigma a
+    Gaussian, local standard deviation, gradient magnitude and Laplacian of Gaussian.
+
+    Returns an array of shape ``(1 + 4 * len(sigmas), *x.shape)``.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    feats = [x]
+    for s in sigmas:
+        mean = ndi.gaussian_filter(x, s)
+        feats += [
+            mean,
+            np.sqrt(np.maximum(ndi.gaussian_filter(x * x, s) - mean * mean, 0)),
+            ndi.gaussian_gradient_magnitude(x, s),
+            ndi.gaussian_laplace(x, s),
+        ]
+    return np.stack(feats)
+
+
+class FilterRidge:
+    """Ridge regression from filter responses of the input to the target, pixel by pixel.
+
+    The classical answer to label-free prediction: what a linear model of local texture can
+    predict. Fitted in closed form on a seeded sample of training pixels (a few lines of numpy;
+    scikit-learn's Ridge would add a dependency for the same solve).
+
+    Parameters
+    ----------
+    sigmas : sequence of float
+        Filter scales in pixels.
+    alpha : float
+        Ridge penalty on standardised features.
+    squares : bool
+        Add the square of every feature (a little non-linearity).
+    samples : int
+        Training pixels drawn (seeded) from all training images.
+    seed : int
+        Seed of the pixel sample.
+    """
+
+    def __init__(self, sigmas: Sequence[float] = (1, 2, 4, 8), alpha: float = 1.0,
+                 squares: bool = True, samples: int = 200_000, seed: int = 0):
+        self.sigmas, self.alpha, self.squares = tuple(sigmas), alpha, squares
+        self.samples, self.seed = samples, seed
+        self.coef_: np.ndarray | None = None
+
+    def _design(self, x: np.ndarray) -> np.ndarray:
+        f = filter_features(np.squeeze(x), self.sigmas).reshape(len(self.sigmas) * 4 + 1, -1).T
+        return np.concatenate([f, f * f], axis=1) if self.squares else f
+
+    def fit(self, inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray]) -> FilterRidge:
+        """Fit on single-channel training images and their targets."""
+        rng = np.random.default_rng(self.seed)
+        per_image = max(1, self.samples // len(inputs))
+        rows, ys = [], []
+        for x, y in zip(inputs, targets):
+            design, yv = self._design(x), np.asarray(y, dtype=np.float64).ravel()
+            idx = rng.choice(len(yv), size=min(per_image, len(yv)), replace=False)
+            rows.append(design[idx])
+            ys.append(yv[idx])
+        a, b = np.concatenate(rows).astype(np.float64), np.concatenate(ys)
+        self.mean_, self.scale_ = a.mean(0), a.std(0) + 1e-8
+        a = (a - self.mean_) / self.scale_
+        gram = a.T @ a + self.alpha * np.eye(a.shape[1])
+        self.coef_ = np.linalg.solve(gram, a.T @ (b - b.mean()))
+        self.intercept_ = b.mean()
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Predict the target for one image (same shape as ``x``)."""
+        if self.coef_ is None:
+            raise RuntimeError("FilterRidge.predict called before fit().")
+        a = (self._design(x) - self.mean_) / self.scale_
+        return (a @ self.coef_ + self.intercept_).reshape(np.shape(x)).astype(np.float32)

@@ -1,0 +1,217 @@
+"""A run as a YAML file: validated on load (unknown keys are errors), saved into the run folder.
+
+``from_objects`` describes what a notebook built; ``build`` rebuilds the same objects from the
+description, so ``python -m im2im_helpers train config.yaml`` repeats a notebook's run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration file is malformed: unknown key, wrong type or missing value."""
+
+
+@dataclass
+class SplitConfig:
+    """How pairs are divided (see :func:`im2im_helpers.data.split`)."""
+
+    test: float = 0.2
+    val: float = 0.1
+    seed: int = 0
+    shuffle: bool = True
+    file: str | None = None
+
+
+@dataclass
+class DataConfig:
+    """Which pairs, normalised how, sampled into which patches."""
+
+    source: str = ""
+    normalize_percentiles: list[float] | None = field(default_factory=lambda: [1.0, 99.8])
+    normalize_target: bool = True
+    dims: int | None = None
+    split: SplitConfig = field(default_factory=SplitConfig)
+    patch: list[int] = field(default_factory=lambda: [128, 128])
+    batch_size: int = 8
+    samples_per_image: int = 16
+    augment: str = "flips"
+    num_workers: int = 0
+    seed: int = 0
+
+
+@dataclass
+class TaskConfig:
+    """What is learned (see :mod:`im2im_helpers.tasks`)."""
+
+    kind: str = "supervised"
+    loss: str = "mse"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    """How long and where training runs (see :func:`im2im_helpers.train.fit`)."""
+
+    max_epochs: int = 10
+    max_steps: int = -1
+    max_time_s: float | None = None
+    seed: int = 0
+    accelerator: str = "auto"
+    devices: Any = "auto"
+    strategy: str = "auto"
+    num_nodes: int = 1
+    precision: Any = "32-true"
+    log_every_n_steps: int = 10
+
+
+@dataclass
+class RunConfig:
+    """A whole run: data, model (arguments of :func:`im2im_helpers.models.build`), task, train."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: dict = field(default_factory=dict)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        """Plain nested dictionaries (what is written to YAML)."""
+        return asdict(self)
+
+
+_TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool, "list": list}
+
+
+def _check_type(value: Any, annotation: str, where: str, origin: str) -> None:
+    names = [a.strip().split("[")[0] for a in annotation.split("|")]
+    if value is None:
+        if "None" in names:
+            return
+        raise ConfigError(f"{origin}: '{where}' must have a value ({annotation}).")
+    accepted = tuple(t for n in names if n in _TYPES for t in (
+        _TYPES[n] if isinstance(_TYPES[n], tuple) else (_TYPES[n],)))
+    if "Any" in names or not accepted:
+        return
+    if isinstance(value, bool) and bool not in accepted:
+        accepted = ()
+    if not isinstance(value, accepted):
+        raise ConfigError(
+            f"{origin}: '{where}' is {value!r} ({type(value).__name__}); expected {annotation}."
+        )
+
+
+def _from_dict(cls: type, values: Any, where: str, origin: str):
+    if not isinstance(values, dict):
+        raise ConfigError(f"{origin}: '{where or 'top level'}' must be a mapping of keys.")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in values if k not in fields]
+    if unknown:
+        key = unknown[0]
+        close = difflib.get_close_matches(str(key), fields, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(
+            f"{origin}: unknown key '{where + '.' if where else ''}{key}'.{hint} "
+            f"Allowed here: {sorted(fields)}."
+        )
+    kwargs = {}
+    for name, value in values.items():
+        f = fields[name]
+        path = f"{where}.{name}" if where else name
+        if dataclasses.is_dataclass(f.default_factory() if callable(f.default_factory) else None):
+            kwargs[name] = _from_dict(type(f.default_factory()), value, path, origin)
+        else:
+            _check_type(value, str(f.type), path, origin)
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def from_dict(values: dict, origin: str = "<config>") -> RunConfig:
+    """Validate nested dictionaries into a :class:`RunConfig` (``origin`` names them in errors)."""
+    cfg = _from_dict(RunConfig, values, "", origin)
+    if not cfg.data.source:
+        raise ConfigError(f"{origin}: 'data.source' is required (a sample name or a folder).")
+    if not cfg.model or "name" not in cfg.model or "dims" not in cfg.model:
+        raise ConfigError(
+            f"{origin}: 'model' needs at least 'name' and 'dims' (arguments of models.build)."
+        )
+    from im2im_helpers.models import check_options
+    from im2im_helpers.tasks import TASKS
+
+    options = {k: v for k, v in cfg.model.items()
+               if k not in ("name", "dims", "in_channels", "out_channels", "seed")}
+    try:
+        check_options(str(cfg.model["name"]), options)
+    except ValueError as err:
+        raise ConfigError(f"{origin}: model: {err}") from err
+    if cfg.task.kind not in TASKS:
+        raise ConfigError(f"{origin}: task.kind={cfg.task.kind!r}; choose one of {sorted(TASKS)}.")
+    return cfg
+
+
+def load(path: str | os.PathLike) -> RunConfig:
+    """Read and validate a run configuration from YAML."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such configuration file.")
+    try:
+        values = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err}).") from err
+    return from_dict(values or {}, str(path))
+
+
+def save(cfg: RunConfig, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write ``cfg`` as YAML, atomically; an existing file is kept unless ``overwrite``."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path}: already exists; pass overwrite=True to replace it.")
+    text = "# im2im run configuration: python -m im2im_helpers train <this file> --out <folder>\n"
+    text += yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return path
+
+
+def from_objects(task, datamodule, train: dict) -> RunConfig:
+    """Describe the objects a notebook built (task, datamodule, ``fit`` arguments) as a config."""
+    pairs_cfg = datamodule.split.train.config
+    source = pairs_cfg.get("source", {})
+    norm = pairs_cfg.get("normalize")
+    data = DataConfig(
+        source=str(source.get("sample") or source.get("folder") or ""),
+        normalize_percentiles=[norm["low"], norm["high"]] if norm else None,
+        normalize_target=bool(norm["target"]) if norm else True,
+        dims=len(datamodule.patch),
+        split=SplitConfig(**datamodule.split.config),
+        **datamodule.config,
+    )
+    return RunConfig(data, dict(task.hparams.get("model") or {}), TaskConfig(**task.config),
+                     TrainConfig(**train))
+
+
+def build(cfg: RunConfig):
+    """Rebuild ``(task, datamodule)`` from a configuration."""
+    from im2im_helpers import data
+    from im2im_helpers.tasks import TASKS
+
+    d = cfg.data
+    pairs = data.load(d.source, d.normalize_percentiles, d.normalize_target, d.dims)
+    s = d.split
+    split = data.split(pairs, s.test, s.val, s.seed, s.shuffle, s.file)
+    dm = data.patches(split, d.patch, d.batch_size, d.samples_per_image, d.augment,
+                      d.num_workers, d.seed)
+    t = cfg.task
+    task = TASKS[t.kind](cfg.model, loss=t.loss, lr=t.lr, weight_decay=t.weight_decay)
+    return task, dm

@@ -1,0 +1,190 @@
+"""Read and write microscopy images as TCZYX arrays with their pixel sizes.
+
+bioio is the reader/writer; aicsimageio (its predecessor, same API style) is used only when
+bioio is not installed. The two cannot share one environment, so exactly one of them is found.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+DIMS = "TCZYX"
+
+
+class ImageReadError(ValueError):
+    """A file could not be read as a microscopy image."""
+
+
+class ImageWriteError(ValueError):
+    """An image could not be written where it was asked to go."""
+
+
+def _load_backend():
+    try:
+        from bioio import BioImage
+        from bioio.writers import OmeTiffWriter
+        from bioio_base.types import PhysicalPixelSizes
+
+        return "bioio", BioImage, OmeTiffWriter, PhysicalPixelSizes
+    except ImportError:
+        pass
+    try:
+        from aicsimageio import AICSImage
+        from aicsimageio.types import PhysicalPixelSizes
+        from aicsimageio.writers import OmeTiffWriter
+
+        return "aicsimageio", AICSImage, OmeTiffWriter, PhysicalPixelSizes
+    except ImportError as err:
+        raise ImportError(
+            "Neither bioio nor aicsimageio is installed. Install the package with its "
+            "dependencies (`pip install im2im-helpers`) or `pip install bioio bioio-ome-tiff`."
+        ) from err
+
+
+_BACKEND = None
+
+
+def backend_name() -> str:
+    """Return the name of the image library in use: ``"bioio"`` or ``"aicsimageio"``."""
+    return _backend()[0]
+
+
+def _backend():
+    global _BACKEND
+    if _BACKEND is None:
+        _BACKEND = _load_backend()
+    return _BACKEND
+
+
+@dataclass
+class Image:
+    """A microscopy image as a 5D array with its physical metadata.
+
+    Attributes
+    ----------
+    data : numpy.ndarray
+        Pixel data with axes ``TCZYX``.
+    pixel_sizes : tuple of float or None
+        Physical pixel sizes ``(Z, Y, X)`` in micrometres; ``None`` where unknown.
+    channel_names : list of str
+        One name per channel.
+    path : pathlib.Path or None
+        Where the image was read from.
+    """
+
+    data: np.ndarray
+    pixel_sizes: tuple[float | None, float | None, float | None] = (None, None, None)
+    channel_names: list[str] = field(default_factory=list)
+    path: Path | None = None
+
+    def channel(self, c: int, t: int | None = None) -> np.ndarray:
+        """Return one channel as ``T,Z,Y,X`` (or ``Z,Y,X`` when ``t`` is given), squeezing Z=1."""
+        arr = self.data[:, c] if t is None else self.data[t, c]
+        return arr[..., 0, :, :] if arr.shape[-3] == 1 else arr
+
+
+def read(path: str | os.PathLike) -> Image:
+    """Read any image bioio (or aicsimageio) understands as a TCZYX :class:`Image`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ImageReadError
+        If the file is not an image the installed readers understand.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such image file. Check the path and the file name.")
+    name, reader_cls, _, _ = _backend()
+    try:
+        img = reader_cls(path)
+        data = np.asarray(img.get_image_data(DIMS))
+        pps = img.physical_pixel_sizes
+        channel_names = [str(c) for c in (img.channel_names or [])]
+    except Exception as err:  # readers raise many unrelated types for a bad file
+        raise ImageReadError(
+            f"{path}: could not be read as an image by {name} ({type(err).__name__}: {err}). "
+            "Expected a microscopy image (OME-TIFF, TIFF, PNG, CZI, ...); check that the file is "
+            "complete and that the reader plugin for its format is installed."
+        ) from err
+    return Image(data, (pps.Z, pps.Y, pps.X), channel_names, path)
+
+
+def as_tczyx(data: np.ndarray, dims: str) -> np.ndarray:
+    """Reorder/expand ``data`` with axes named by ``dims`` (a subset of TCZYX) to TCZYX."""
+    dims = dims.upper()
+    if len(dims) != data.ndim or set(dims) - set(DIMS) or len(set(dims)) != len(dims):
+        raise ValueError(
+            f"dims={dims!r} does not describe an array of shape {data.shape}: give one letter of "
+            "TCZYX per axis, each at most once."
+        )
+    order = [d for d in DIMS if d in dims]
+    out = np.transpose(data, [dims.index(d) for d in order])
+    for i, d in enumerate(DIMS):
+        if d not in dims:
+            out = np.expand_dims(out, i)
+    return out
+
+
+def write_ome_tiff(
+    path: str | os.PathLike,
+    data: np.ndarray,
+    dims: str = DIMS,
+    pixel_sizes: tuple[float | None, float | None, float | None] = (None, None, None),
+    channel_names: list[str] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``data`` as OME-TIFF, atomically (a temporary file renamed into place).
+
+    Parameters
+    ----------
+    path : path-like
+        Target file, normally ending in ``.ome.tif`` or ``.ome.tiff``.
+    data : numpy.ndarray
+        The pixels, axes named by ``dims``.
+    dims : str
+        Axis names of ``data``, a subset of ``TCZYX`` in any order.
+    pixel_sizes : tuple
+        Physical pixel sizes ``(Z, Y, X)`` in micrometres.
+    channel_names : list of str, optional
+        One name per channel.
+    overwrite : bool
+        Replace an existing file. By default an existing file is an error.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(
+            f"{path}: already exists and was left untouched. Choose another name or pass "
+            "overwrite=True to replace it."
+        )
+    if not path.parent.is_dir():
+        raise ImageWriteError(f"{path}: folder {path.parent} does not exist; create it first.")
+    full = as_tczyx(np.asarray(data), dims)
+    _, _, writer, pps_cls = _backend()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".ome.tiff", dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)  # the writer refuses to write over an existing file
+    try:
+        writer.save(
+            full,
+            tmp,
+            dim_order=DIMS,
+            channel_names=channel_names,
+            physical_pixel_sizes=pps_cls(*pixel_sizes),
+        )
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

@@ -1,0 +1,210 @@
+"""Input/ground-truth pairs: finding them in a folder, checking them, normalising them."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from im2im_helpers import io
+
+IMAGE_SUFFIXES = (".tif", ".tiff", ".ome.tif", ".ome.tiff", ".png", ".czi", ".nd2", ".lif", ".zarr")
+_ROLE = re.compile(r"^(?P<stem>.+)_(?P<role>IM|GT|CM)$")
+
+
+class PairError(ValueError):
+    """A training pair is inconsistent (missing file, shapes differ, wrong dimensionality...)."""
+
+
+@dataclass
+class Pair:
+    """One input image with its ground truth.
+
+    Attributes
+    ----------
+    name : str
+        Identifier used in split files (file stem or ``t003`` for a time point).
+    input, target : numpy.ndarray
+        ``(C, Y, X)`` for 2D or ``(C, Z, Y, X)`` for 3D, float32.
+    cost : numpy.ndarray or None
+        Optional per-pixel loss weight with the target's spatial shape (``X_CM`` files).
+    pixel_sizes : tuple
+        ``(Z, Y, X)`` in micrometres, ``None`` where unknown.
+    origin : dict
+        Where each array came from (file paths, channel, time point).
+    """
+
+    name: str
+    input: np.ndarray
+    target: np.ndarray
+    cost: np.ndarray | None = None
+    pixel_sizes: tuple = (None, None, None)
+    origin: dict = field(default_factory=dict)
+
+    @property
+    def dims(self) -> int:
+        """Number of spatial dimensions (2 or 3)."""
+        return self.input.ndim - 1
+
+
+class Pairs(list):
+    """A list of :class:`Pair` that remembers how it was made (``config``) and if it is simulated."""
+
+    def __init__(self, items: Iterable[Pair] = (), config: dict | None = None, simulated=False):
+        super().__init__(items)
+        self.config = dict(config or {})
+        self.simulated = simulated
+
+    def subset(self, names: Iterable[str]) -> Pairs:
+        """Return the pairs with the given names, in that order."""
+        by_name = {p.name: p for p in self}
+        return Pairs((by_name[n] for n in names), self.config, self.simulated)
+
+    @property
+    def names(self) -> list[str]:
+        """The pair names, in order."""
+        return [p.name for p in self]
+
+
+def check_finite(arr: np.ndarray, what: str) -> None:
+    """Raise :class:`PairError` naming ``what`` if ``arr`` holds NaN or infinity."""
+    if not np.isfinite(arr).all():
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise PairError(
+            f"{what}: contains {bad} NaN or infinite values. Fix or mask them in the file "
+            "(for example replace them with the background value) before training."
+        )
+
+
+def spatial_array(img: io.Image, dims: int, what: str) -> np.ndarray:
+    """Turn a TCZYX image (T must be 1) into ``(C, Y, X)`` for 2D or ``(C, Z, Y, X)`` for 3D."""
+    t, _c, z, _y, _x = img.data.shape
+    if t != 1:
+        raise PairError(f"{what}: has {t} time points; expected one image per file here.")
+    if dims == 2 and z != 1:
+        raise PairError(
+            f"{what}: is 3D (Z={z}) but a 2D dataset was asked for. Pass dims=3 to train in 3D, "
+            "or save single planes."
+        )
+    arr = img.data[0]
+    return arr[:, 0] if dims == 2 else arr
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.iterdir() if not p.name.startswith(".") and p.name != "split.json"
+        and any(p.name.lower().endswith(s) for s in IMAGE_SUFFIXES)
+    )
+
+
+def find_pair_files(folder: str | os.PathLike) -> list[dict[str, Path]]:
+    """Find ``X_IM``/``X_GT`` (optional ``X_CM``) files, or equal names in ``IM/``, ``GT/``, ``CM/``.
+
+    Returns one dict per pair with keys ``name``, ``IM``, ``GT`` and, if present, ``CM``.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder of training pairs.")
+    groups: dict[str, dict[str, Path]] = {}
+    if (folder / "IM").is_dir():
+        for role in ("IM", "GT", "CM"):
+            if (folder / role).is_dir():
+                for p in _images_in(folder / role):
+                    groups.setdefault(_stem(p), {})[role] = p
+    else:
+        for p in _images_in(folder):
+            m = _ROLE.match(_stem(p))
+            if m:
+                groups.setdefault(m["stem"], {})[m["role"]] = p
+    if not groups:
+        raise PairError(
+            f"{folder}: no training pairs found. Expected files named X_IM.tif and X_GT.tif "
+            "(optional X_CM.tif), or sub-folders IM/ and GT/ holding files with equal names."
+        )
+    pairs = []
+    for name, files in sorted(groups.items()):
+        if "IM" not in files:
+            raise PairError(f"{files.get('GT', files.get('CM'))}: has no input image (X_IM) beside it.")
+        if "GT" not in files:
+            raise PairError(
+                f"{files['IM']}: has no ground truth. Expected {name}_GT.<ext> beside it (or "
+                f"GT/{files['IM'].name}); add it, or move the input out of the training folder."
+            )
+        pairs.append({"name": name, **files})
+    return pairs
+
+
+def load_folder(folder: str | os.PathLike, dims: int | None = None) -> Pairs:
+    """Read every pair in ``folder`` (see :func:`find_pair_files`), checking shapes and values."""
+    pairs = Pairs(config={"source": {"folder": str(Path(folder).resolve())}})
+    for files in find_pair_files(folder):
+        im = io.read(files["IM"])
+        dims = dims or (3 if im.data.shape[2] > 1 else 2)
+        arrays = {"IM": spatial_array(im, dims, str(files["IM"]))}
+        for role in ("GT", "CM"):
+            if role in files:
+                arrays[role] = spatial_array(io.read(files[role]), dims, str(files[role]))
+                if arrays[role].shape[1:] != arrays["IM"].shape[1:]:
+                    raise PairError(
+                        f"{files[role]}: spatial shape {arrays[role].shape[1:]} differs from its "
+                        f"input {files['IM']} {arrays['IM'].shape[1:]}. Input and ground truth "
+                        "must cover the same pixels: crop or resample one of them."
+                    )
+        for role, arr in arrays.items():
+            check_finite(arr, str(files[role]))
+        pairs.append(
+            Pair(
+                files["name"],
+                arrays["IM"].astype(np.float32),
+                arrays["GT"].astype(np.float32),
+                arrays["CM"][:1].astype(np.float32) if "CM" in arrays else None,
+                im.pixel_sizes,
+                {k: str(v) for k, v in files.items() if k != "name"},
+            )
+        )
+    return pairs
+
+
+def percentile_normalize(
+    x: np.ndarray, low: float = 1.0, high: float = 99.8, eps: float = 1e-6
+) -> np.ndarray:
+    """Scale each channel so that its ``low`` percentile is 0 and its ``high`` percentile is 1.
+
+    Values outside are kept (not clipped), as in CARE/CSBDeep normalisation.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    axes = tuple(range(1, x.ndim))
+    lo = np.percentile(x, low, axis=axes, keepdims=True)
+    hi = np.percentile(x, high, axis=axes, keepdims=True)
+    return ((x - lo) / np.maximum(hi - lo, eps)).astype(np.float32)
+
+
+def normalize(
+    pairs: Pairs, low: float = 1.0, high: float = 99.8, target: bool = True
+) -> Pairs:
+    """Percentile-normalise every input (and, for regression, every target) per image."""
+    out = Pairs(
+        (
+            replace(
+                p,
+                input=percentile_normalize(p.input, low, high),
+                target=percentile_normalize(p.target, low, high) if target else p.target,
+            )
+            for p in pairs
+        ),
+        {**pairs.config, "normalize": {"low": low, "high": high, "target": target}},
+        pairs.simulated,
+    )
+    return out

@@ -1,0 +1,146 @@
+"""Random 2D/3D training patches (MONAI transforms) and a Lightning DataModule around them."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import lightning as L
+import numpy as np
+from monai import transforms as mt
+from monai.data import DataLoader, Dataset
+
+from im2im_helpers.pairs import Pair, PairError
+from im2im_helpers.splits import Split
+
+AUGMENTATIONS = ("none", "flips")
+
+
+def _item(pair: Pair, with_cost: bool) -> dict:
+    item = {"input": pair.input, "target": pair.target}
+    if with_cost:
+        item["cost"] = pair.cost if pair.cost is not None else np.ones_like(pair.target[:1])
+    return item
+
+
+def patch_transform(patch: Sequence[int], keys: Sequence[str], augment: str = "flips"):
+    """MONAI transform: pad to at least ``patch``, random crop of ``patch``, optional flips/rot90."""
+    if augment not in AUGMENTATIONS:
+        raise ValueError(f"augment={augment!r}: expected one of {AUGMENTATIONS}.")
+    keys = list(keys)
+    dims = len(patch)
+    steps = [
+        mt.SpatialPadd(keys, spatial_size=list(patch), method="symmetric"),
+        mt.RandSpatialCropd(keys, roi_size=list(patch), random_size=False),
+    ]
+    if augment == "flips":
+        steps += [mt.RandFlipd(keys, prob=0.5, spatial_axis=a) for a in range(dims)]
+        steps.append(mt.RandRotate90d(keys, prob=0.5, spatial_axes=(dims - 2, dims - 1)))
+    steps.append(mt.EnsureTyped(keys, data_type="tensor", track_meta=False))
+    return mt.Compose(steps)
+
+
+def tile_starts(size: int, patch: int) -> list[int]:
+    """Start offsets of patch-sized tiles covering ``size`` (the last one flush with the end)."""
+    if size <= patch:
+        return [0]
+    starts = list(range(0, size - patch + 1, patch))
+    return starts if starts[-1] == size - patch else [*starts, size - patch]
+
+
+def tiles(pair: Pair, patch: Sequence[int], with_cost: bool) -> list[dict]:
+    """Cut a pair into deterministic patch-sized tiles (for validation)."""
+    item = _item(pair, with_cost)
+    pad = mt.SpatialPadd(list(item), spatial_size=list(patch), method="symmetric")
+    item = {k: np.asarray(v) for k, v in pad(item).items()}
+    shape = item["input"].shape[1:]
+    out = []
+    for start in itertools.product(*(tile_starts(s, p) for s, p in zip(shape, patch))):
+        sl = (slice(None), *(slice(s, s + p) for s, p in zip(start, patch)))
+        out.append({k: np.ascontiguousarray(v[sl]) for k, v in item.items()})
+    return out
+
+
+class PatchDataModule(L.LightningDataModule):
+    """Training on random patches of the training pairs, validation on tiles of the val pairs.
+
+    Parameters
+    ----------
+    split : Split
+        The pairs, already divided (see :func:`im2im_helpers.data.split`).
+    patch : sequence of int
+        Patch size, ``(Y, X)`` or ``(Z, Y, X)``.
+    batch_size : int
+        Patches per training step.
+    samples_per_image : int
+        Random patches drawn from each training pair per epoch.
+    augment : {"none", "flips"}
+        ``"flips"`` adds random flips along every axis and 90-degree rotations in YX.
+    num_workers : int
+        DataLoader worker processes (0 loads in the training process).
+    seed : int
+        Seed of the patch sampling and augmentation.
+    """
+
+    def __init__(
+        self,
+        split: Split,
+        patch: Sequence[int] = (128, 128),
+        batch_size: int = 8,
+        samples_per_image: int = 16,
+        augment: str = "flips",
+        num_workers: int = 0,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.split = split
+        self.patch = tuple(int(p) for p in patch)
+        dims = {p.dims for p in [*split.train, *split.val, *split.test]}
+        if dims != {len(self.patch)}:
+            raise PairError(
+                f"patch={self.patch} is {len(self.patch)}D but the pairs are {sorted(dims)}D: "
+                "give one patch size per spatial axis of the images."
+            )
+        self.batch_size = batch_size
+        self.samples_per_image = samples_per_image
+        self.augment = augment
+        self.num_workers = num_workers
+        self.seed = seed
+        self.with_cost = any(p.cost is not None for p in [*split.train, *split.val])
+        keys = ["input", "target", *(["cost"] if self.with_cost else [])]
+        self.transform = patch_transform(self.patch, keys, augment)
+        self.transform.set_random_state(seed=seed)
+
+    @property
+    def config(self) -> dict:
+        """The patch-sampling parameters (as saved in a run's ``config.yaml``)."""
+        return {
+            "patch": list(self.patch),
+            "batch_size": self.batch_size,
+            "samples_per_image": self.samples_per_image,
+            "augment": self.augment,
+            "num_workers": self.num_workers,
+            "seed": self.seed,
+        }
+
+    def train_dataloader(self) -> DataLoader:
+        items = [_item(p, self.with_cost) for p in self.split.train]
+        items = items * self.samples_per_image
+        return DataLoader(
+            Dataset(items, transform=self.transform),
+            batch_size=self.batch_size,
+            shuffle=True,
+            num_workers=self.num_workers,
+            drop_last=len(items) >= self.batch_size,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def val_dataloader(self) -> DataLoader | list:
+        if not len(self.split.val):
+            return []
+        items = [t for p in self.split.val for t in tiles(p, self.patch, self.with_cost)]
+        return DataLoader(
+            Dataset(items, transform=mt.EnsureTyped(list(items[0]), track_meta=False)),
+            batch_size=self.batch_size,
+            num_workers=0,
+        )

@@ -1,0 +1,130 @@
+"""Sliding-window prediction of whole 2D/3D images (and time-lapses), written as OME-TIFF."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from monai.inferers import sliding_window_inference
+from torch import nn
+
+from im2im_helpers import io
+from im2im_helpers.pairs import check_finite, percentile_normalize
+
+
+def _model_dims(model: nn.Module) -> int | None:
+    spec = getattr(model, "hparams", {}).get("model") if hasattr(model, "hparams") else None
+    spec = spec or getattr(getattr(model, "net", model), "im2im_spec", None)
+    return spec.get("dims") if spec else None
+
+
+def _device(model: nn.Module) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+@torch.no_grad()
+def image(
+    model: nn.Module,
+    x: np.ndarray,
+    roi: Sequence[int] | None = None,
+    overlap: float = 0.25,
+    batch_size: int = 4,
+    blend: str = "gaussian",
+    time_axis: bool = False,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """Predict a whole image with overlapping windows, blended with Gaussian weights.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A task from :mod:`im2im_helpers.tasks` (its ``postprocess`` is applied, e.g. sigmoid for
+        segmentation) or any network.
+    x : numpy.ndarray
+        ``(C, Y, X)`` or ``(C, Z, Y, X)``; with ``time_axis=True`` a leading T axis, predicted one
+        time point at a time.
+    roi : sequence of int, optional
+        Window size, normally the training patch size. By default one window covers the image.
+    overlap : float
+        Fraction of overlap between neighbouring windows.
+    batch_size : int
+        Windows per forward pass.
+    blend : {"gaussian", "constant"}
+        How overlapping windows are averaged.
+    device : str or torch.device, optional
+        Where the network runs (default: where its weights are). The whole output is
+        accumulated on the CPU, so only windows occupy accelerator memory.
+
+    Returns
+    -------
+    numpy.ndarray
+        The prediction, float32, shaped like ``x`` with the model's output channels.
+    """
+    x = np.asarray(x)
+    if time_axis:
+        return np.stack([image(model, xt, roi, overlap, batch_size, blend, False, device, progress)
+                         for xt in x])
+    dims = _model_dims(model) or x.ndim - 1
+    if x.ndim != dims + 1:
+        raise ValueError(
+            f"Expected a {dims}D image as (C, {'Z, ' if dims == 3 else ''}Y, X), got shape "
+            f"{x.shape}. For a time-lapse pass time_axis=True; select one channel with x[c:c+1]."
+        )
+    check_finite(x, "input to predict.image")
+    was_training = model.training
+    model.eval()
+    device = torch.device(device) if device is not None else _device(model)
+    model.to(device)
+    roi = tuple(roi) if roi is not None else tuple(x.shape[1:])
+    tensor = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None]
+    out = sliding_window_inference(
+        tensor, roi, batch_size, model, overlap=overlap, mode=blend,
+        sw_device=device, device="cpu", progress=progress,
+    )
+    if hasattr(model, "postprocess"):
+        out = model.postprocess(out)
+    model.train(was_training)
+    return out[0].numpy().astype(np.float32, copy=False)
+
+
+def file(
+    model: nn.Module,
+    source: str | os.PathLike,
+    out: str | os.PathLike,
+    channel: int = 0,
+    roi: Sequence[int] | None = None,
+    normalize_percentiles: Sequence[float] | None = (1.0, 99.8),
+    overwrite: bool = False,
+    **options,
+) -> Path:
+    """Predict every time point of one channel of an image file and write an OME-TIFF.
+
+    The output keeps the input's pixel sizes, has axes TCZYX and is written atomically; an
+    existing output is an error unless ``overwrite=True``. ``options`` go to :func:`image`.
+    """
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out}: already exists and was left untouched; pass overwrite=True.")
+    img = io.read(source)
+    if channel >= img.data.shape[1]:
+        raise ValueError(f"{source}: has {img.data.shape[1]} channels; channel={channel} is not one.")
+    dims = _model_dims(model) or (3 if img.data.shape[2] > 1 else 2)
+    frames = []
+    for t in range(img.data.shape[0]):
+        x = img.data[t, channel : channel + 1].astype(np.float32)  # (1, Z, Y, X)
+        if dims == 2:
+            if x.shape[1] != 1:
+                raise ValueError(f"{source}: is 3D (Z={x.shape[1]}) but the model is 2D.")
+            x = x[:, 0]
+        if normalize_percentiles is not None:
+            x = percentile_normalize(x, *normalize_percentiles)
+        y = image(model, x, roi, **options)
+        frames.append(y[:, None] if dims == 2 else y)
+    return io.write_ome_tiff(out, np.stack(frames), "TCZYX", img.pixel_sizes, overwrite=overwrite)

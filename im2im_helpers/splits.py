@@ -1,0 +1,119 @@
+"""Seeded train/validation/test splits, written to disk and reused from there."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from im2im_helpers.pairs import Pairs
+
+
+class SplitError(ValueError):
+    """A split file on disk does not match the pairs or the parameters asked for."""
+
+
+@dataclass
+class Split:
+    """Pairs divided into ``train``, ``val`` and ``test``; ``config`` says how (and where it is)."""
+
+    train: Pairs
+    val: Pairs
+    test: Pairs
+    config: dict
+
+    def __repr__(self) -> str:
+        return (
+            f"Split(train={self.train.names}, val={self.val.names}, test={self.test.names}, "
+            f"file={self.config.get('file')})"
+        )
+
+
+def _counts(n: int, test: float, val: float) -> tuple[int, int]:
+    def count(frac: float) -> int:
+        if frac <= 0:
+            return 0
+        return max(1, int(round(frac * n))) if frac < 1 else int(frac)
+
+    n_test, n_val = count(test), count(val)
+    if n_test + n_val >= n:
+        raise SplitError(
+            f"Cannot hold out {n_test} test and {n_val} validation pairs from {n}: at least one "
+            "must remain for training. Lower `test`/`val` or add data."
+        )
+    return n_test, n_val
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def make_split(
+    pairs: Pairs,
+    path: str | os.PathLike,
+    test: float = 0.2,
+    val: float = 0.1,
+    seed: int = 0,
+    shuffle: bool = True,
+) -> Split:
+    """Split ``pairs`` into train/val/test and write the names to ``path`` (JSON).
+
+    If ``path`` exists it is read and reused, so a split never changes under a finished run.
+
+    Parameters
+    ----------
+    pairs : Pairs
+        The pairs to divide.
+    path : path-like
+        Split file to write, or to reuse when it exists.
+    test, val : float
+        Fractions (< 1) or counts (>= 1) of pairs to hold out for testing and validation.
+    seed : int
+        Seed of the shuffle.
+    shuffle : bool
+        ``False`` keeps the order: the last pairs are the test set, those before it validation
+        (the honest choice for a time-lapse, where later frames are held out).
+    """
+    path = Path(path)
+    params = {"test": test, "val": val, "seed": seed, "shuffle": shuffle}
+    if path.exists():
+        saved = json.loads(path.read_text())
+        asked = {k: saved.get(k) for k in params}
+        if asked != params:
+            raise SplitError(
+                f"{path}: this split was made with {asked}, not {params}. Use the saved "
+                "parameters, pass another split file, or delete this one to re-split."
+            )
+        missing = [n for part in ("train", "val", "test") for n in saved[part] if n not in pairs.names]
+        if missing:
+            raise SplitError(
+                f"{path}: names {missing[:5]} of this split are not among the pairs. The data "
+                "changed since the split was written: delete the file to re-split."
+            )
+        names = {part: saved[part] for part in ("train", "val", "test")}
+    else:
+        n_test, n_val = _counts(len(pairs), test, val)
+        order = list(pairs.names)
+        if shuffle:
+            order = [order[i] for i in np.random.default_rng(seed).permutation(len(order))]
+        n_train = len(order) - n_test - n_val
+        names = {
+            "train": order[:n_train],
+            "val": order[n_train : n_train + n_val],
+            "test": order[n_train + n_val :],
+        }
+        _atomic_write_text(path, json.dumps({**params, **names}, indent=1) + "\n")
+    return Split(
+        pairs.subset(names["train"]),
+        pairs.subset(names["val"]),
+        pairs.subset(names["test"]),
+        {**params, "file": str(path.resolve())},
+    )

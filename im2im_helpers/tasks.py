@@ -1,0 +1,108 @@
+"""Lightning modules: what is learned, with which loss. ``Supervised`` covers regression
+(label-free prediction, restoration) and semantic segmentation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from monai.losses import DiceLoss
+from torch import nn
+
+from im2im_helpers import models
+
+REGRESSION_LOSSES = ("mse", "l1")
+SEGMENTATION_LOSSES = ("dice_ce",)
+
+
+class Supervised(L.LightningModule):
+    """Learn ``input -> target`` from pairs, optionally weighted per pixel by a cost map.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or dict
+        A network from :func:`im2im_helpers.models.build`, or the dict that builds one. Only
+        networks made by ``models.build`` can be reloaded from a checkpoint by name.
+    loss : {"mse", "l1", "dice_ce"}
+        Regression losses compare intensities; ``"dice_ce"`` is Dice + cross-entropy for
+        segmentation (targets hold class indices; one output channel means binary, sigmoid).
+    lr : float
+        Adam learning rate.
+    weight_decay : float
+        Adam weight decay.
+    """
+
+    def __init__(self, model: nn.Module | Mapping, loss: str = "mse", lr: float = 1e-3,
+                 weight_decay: float = 0.0):
+        super().__init__()
+        if loss not in REGRESSION_LOSSES + SEGMENTATION_LOSSES:
+            raise ValueError(
+                f"loss={loss!r}: choose one of {REGRESSION_LOSSES + SEGMENTATION_LOSSES}."
+            )
+        self.net = models.build(**model) if isinstance(model, Mapping) else model
+        self.save_hyperparameters(ignore=["model"])
+        self.hparams["model"] = getattr(self.net, "im2im_spec", None)
+        self.loss = loss
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.dice = DiceLoss(sigmoid=True) if self._binary else DiceLoss(
+            to_onehot_y=True, softmax=True)
+
+    @property
+    def _binary(self) -> bool:
+        spec = self.hparams.get("model") or {}
+        return spec.get("out_channels", 1) == 1
+
+    @property
+    def config(self) -> dict:
+        """The task's parameters (as saved in a run's ``config.yaml``)."""
+        return {"kind": "supervised", "loss": self.loss, "lr": self.lr,
+                "weight_decay": self.weight_decay}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def postprocess(self, y: torch.Tensor) -> torch.Tensor:
+        """Turn network outputs into predictions: identity for regression, probabilities for
+        segmentation."""
+        if self.loss in REGRESSION_LOSSES:
+            return y
+        return torch.sigmoid(y) if self._binary else torch.softmax(y, dim=1)
+
+    def compute_loss(self, pred: torch.Tensor, target: torch.Tensor,
+                     cost: torch.Tensor | None = None) -> torch.Tensor:
+        """The loss of ``pred`` against ``target``, pixels weighted by ``cost`` when given."""
+        if self.loss == "mse":
+            pointwise = F.mse_loss(pred, target, reduction="none")
+        elif self.loss == "l1":
+            pointwise = F.l1_loss(pred, target, reduction="none")
+        elif self._binary:
+            pointwise = F.binary_cross_entropy_with_logits(pred, target.float(), reduction="none")
+        else:
+            pointwise = F.cross_entropy(pred, target[:, 0].long(), reduction="none")[:, None]
+        if cost is not None:
+            pointwise = pointwise * cost
+        value = pointwise.mean()
+        if self.loss == "dice_ce":
+            value = value + self.dice(pred, target)
+        return value
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self.compute_loss(self(batch["input"]), batch["target"], batch.get("cost"))
+        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True,
+                 batch_size=batch["input"].shape[0])
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self.compute_loss(self(batch["input"]), batch["target"], batch.get("cost"))
+        self.log("val_loss", loss, on_epoch=True, prog_bar=True, batch_size=batch["input"].shape[0])
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
+
+#: Task names used in YAML configs, mapped to their classes.
+TASKS: dict[str, type[L.LightningModule]] = {"supervised": Supervised}

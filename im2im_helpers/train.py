@@ -1,0 +1,220 @@
+"""``fit``: train a task in a run folder (config, CSV log, checkpoints) and resume it later."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+
+from im2im_helpers import config as run_config
+
+CHECKPOINTS = "checkpoints"
+LOGS = "logs"
+
+
+class RunExistsError(FileExistsError):
+    """The run folder already holds a run and neither resuming nor overwriting was asked for."""
+
+
+@dataclass
+class Run:
+    """A training run on disk, with the trained model in memory.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The run folder: ``config.yaml``, ``logs/attempt-N/metrics.csv``, ``checkpoints/``.
+    model : lightning.LightningModule
+        The trained task (best validation weights when a validation set exists).
+    resumed_from : pathlib.Path or None
+        The checkpoint this run continued from.
+    """
+
+    path: Path
+    model: L.LightningModule
+    resumed_from: Path | None = None
+    trainer: L.Trainer | None = field(default=None, repr=False)
+
+    @property
+    def last_checkpoint(self) -> Path | None:
+        """The checkpoint written at the end of the latest epoch, if any."""
+        return last_checkpoint(self.path)
+
+    @property
+    def best_checkpoint(self) -> Path | None:
+        """The checkpoint with the lowest validation loss, if any."""
+        best = sorted((self.path / CHECKPOINTS).glob("best-*.ckpt"))
+        return best[-1] if best else None
+
+    def history(self) -> dict[str, list[tuple[int, int, float]]]:
+        """Logged values over every attempt: ``{name: [(epoch, step, value), ...]}``."""
+        return read_history(self.path)
+
+
+def last_checkpoint(path: str | os.PathLike) -> Path | None:
+    """The ``last.ckpt`` of the run folder ``path``, or ``None``."""
+    ckpt = Path(path) / CHECKPOINTS / "last.ckpt"
+    return ckpt if ckpt.is_file() else None
+
+
+def read_history(path: str | os.PathLike) -> dict[str, list[tuple[int, int, float]]]:
+    """Read all ``logs/attempt-*/metrics.csv`` of a run into ``{name: [(epoch, step, value)]}``.
+
+    A resumed run has one attempt per start; a value logged twice for the same step (an epoch
+    repeated after an interruption) keeps its latest record.
+    """
+    values: dict[str, dict[int, tuple[int, int, float]]] = {}
+    attempts = sorted(Path(path, LOGS).glob("attempt-*/metrics.csv"),
+                      key=lambda p: int(p.parent.name.split("-")[1]))
+    for csv_file in attempts:
+        with open(csv_file, newline="") as f:
+            for row in csv.DictReader(f):
+                epoch, step = int(float(row.get("epoch") or 0)), int(float(row["step"]))
+                for name, value in row.items():
+                    if name not in ("epoch", "step") and value not in ("", None):
+                        values.setdefault(name, {})[step] = (epoch, step, float(value))
+    return {k: [v[s] for s in sorted(v)] for k, v in values.items()}
+
+
+def _prepare_folder(out: Path, resume: bool, overwrite: bool) -> Path | None:
+    """Decide what happens to an existing run folder; return the checkpoint to resume from."""
+    if resume and overwrite:
+        raise ValueError("Pass resume=True or overwrite=True, not both.")
+    existing = out.is_dir() and any(out.iterdir())
+    if not existing:
+        return None
+    ckpt = last_checkpoint(out)
+    if resume and ckpt is not None:
+        return ckpt
+    if overwrite:
+        shutil.rmtree(out)
+        return None
+    if resume:  # a folder with a run that never finished an epoch: nothing to resume
+        return None
+    raise RunExistsError(
+        f"{out}: already holds a run and was left untouched. Pass resume=True to continue it "
+        "from its last checkpoint, overwrite=True to delete it and start again, or choose "
+        "another output folder."
+    )
+
+
+def fit(
+    task: L.LightningModule,
+    datamodule: L.LightningDataModule,
+    out: str | os.PathLike,
+    max_epochs: int = 10,
+    max_steps: int = -1,
+    max_time_s: float | None = None,
+    seed: int = 0,
+    resume: bool = False,
+    overwrite: bool = False,
+    accelerator: str = "auto",
+    devices: int | str | list = "auto",
+    strategy: str = "auto",
+    num_nodes: int = 1,
+    precision: str | int = "32-true",
+    progress: bool = True,
+    log_every_n_steps: int = 10,
+    restore_best: bool = True,
+    callbacks: list | None = None,
+) -> Run:
+    """Train ``task`` on ``datamodule`` into the run folder ``out``.
+
+    The folder gets ``config.yaml`` (the run as a YAML file that ``python -m im2im_helpers
+    train`` re-runs), a CSV log per attempt and checkpoints (``last.ckpt`` every epoch, the best
+    by validation loss).
+
+    Parameters
+    ----------
+    task, datamodule : LightningModule, LightningDataModule
+        What to train, on what (see :mod:`im2im_helpers.tasks`, :func:`im2im_helpers.data.patches`).
+    out : path-like
+        Run folder. An existing run is never overwritten unless ``overwrite=True``.
+    max_epochs, max_steps : int
+        Stop after this many epochs or optimizer steps (``-1``: no step limit).
+    max_time_s : float, optional
+        Stop after this many seconds of training, whatever the epoch.
+    seed : int
+        Seed of everything (torch, numpy, Python, workers).
+    resume : bool
+        Continue from ``out/checkpoints/last.ckpt`` until ``max_epochs``.
+    overwrite : bool
+        Delete an existing run in ``out`` first.
+    accelerator, devices, strategy, num_nodes, precision
+        Passed to :class:`lightning.Trainer` (``"gpu"``, ``devices=4``, ``strategy="ddp"``,
+        ``num_nodes=2``, ``precision="16-mixed"``, ...).
+    progress : bool
+        Show a progress bar.
+    log_every_n_steps : int
+        How often step losses go into the CSV log.
+    restore_best : bool
+        Load the weights with the best validation loss into ``Run.model`` at the end.
+    callbacks : list, optional
+        Extra Lightning callbacks.
+
+    Returns
+    -------
+    Run
+    """
+    out = Path(out)
+    resume_from = _prepare_folder(out, resume, overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    trainer_params = {
+        "max_epochs": max_epochs, "max_steps": max_steps, "max_time_s": max_time_s,
+        "seed": seed, "accelerator": accelerator, "devices": devices, "strategy": strategy,
+        "num_nodes": num_nodes, "precision": precision, "log_every_n_steps": log_every_n_steps,
+    }
+    cfg = run_config.from_objects(task, datamodule, trainer_params)
+    run_config.save(cfg, out / "config.yaml", overwrite=True)
+
+    L.seed_everything(seed, workers=True, verbose=False)
+    attempt = len(list((out / LOGS).glob("attempt-*")))
+    has_val = bool(datamodule.val_dataloader())
+    checkpoint = ModelCheckpoint(
+        dirpath=out / CHECKPOINTS, filename="best-{epoch:03d}", save_last=True,
+        monitor="val_loss" if has_val else None, save_top_k=1,
+    )
+    trainer = L.Trainer(
+        default_root_dir=out,
+        max_epochs=max_epochs,
+        max_steps=max_steps,
+        max_time=datetime.timedelta(seconds=max_time_s) if max_time_s else None,
+        accelerator=accelerator,
+        devices=devices,
+        strategy=strategy,
+        num_nodes=num_nodes,
+        precision=precision,
+        logger=CSVLogger(out, name=LOGS, version=f"attempt-{attempt}"),
+        callbacks=[checkpoint, *(callbacks or [])],
+        enable_progress_bar=progress,
+        enable_model_summary=progress,
+        log_every_n_steps=log_every_n_steps,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
+    if restore_best and has_val and checkpoint.best_model_path:
+        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
+        task.load_state_dict(state["state_dict"])
+    task.eval()
+    return Run(out, task, resume_from, trainer)
+
+
+def load_run_model(path: str | os.PathLike, task_class: type[L.LightningModule],
+                   which: str = "best") -> L.LightningModule:
+    """Load a trained task from a run folder: its ``"best"`` checkpoint (falling back to the
+    last) or its ``"last"``."""
+    path = Path(path)
+    best = sorted((path / CHECKPOINTS).glob("best-*.ckpt"))
+    ckpt = best[-1] if which == "best" and best else last_checkpoint(path)
+    if ckpt is None:
+        raise FileNotFoundError(f"{path}: no checkpoint in {path / CHECKPOINTS}; train first.")
+    model = task_class.load_from_checkpoint(ckpt, map_location="cpu")
+    return model.eval()

@@ -1,0 +1,143 @@
+"""Figures: input | prediction | target | error grids, loss curves, and a slice/time browser
+(ipywidgets) that always also draws a static figure, since widgets do not render in the book."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def _plane(x: np.ndarray, index: int | None = None) -> np.ndarray:
+    """Reduce an image to one 2D plane: drop a leading channel, take a Z (or T) plane."""
+    x = np.squeeze(np.asarray(x))
+    while x.ndim > 2:
+        x = x[x.shape[0] // 2 if index is None else index]
+    return x
+
+
+def _save(fig: plt.Figure, path: str | os.PathLike | None) -> None:
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+
+
+def compare(
+    images: Mapping[str, np.ndarray],
+    target_key: str = "target",
+    error_of: str | None = "prediction",
+    crop: tuple[slice, slice] | None = None,
+    path: str | os.PathLike | None = None,
+    title: str | None = None,
+) -> plt.Figure:
+    """One row of panels (e.g. input | baseline | prediction | target) plus an error map.
+
+    Parameters
+    ----------
+    images : mapping
+        Panel title -> image (2D, or 3D/with channel: the middle plane is shown).
+    target_key : str
+        Which panel is the ground truth; intensity panels share its display range.
+    error_of : str or None
+        Add a panel of ``images[error_of] - images[target_key]``.
+    crop : (slice, slice), optional
+        Show only this region (a zoom).
+    path : path-like, optional
+        Save the figure here (PNG).
+    """
+    planes = {k: _plane(v) for k, v in images.items()}
+    if crop is not None:
+        planes = {k: v[crop] for k, v in planes.items()}
+    if error_of is not None:
+        planes[f"error ({error_of} - {target_key})"] = planes[error_of] - planes[target_key]
+    lo, hi = np.percentile(planes[target_key], (1, 99.5)) if target_key in planes else (None, None)
+    fig, axes = plt.subplots(1, len(planes), figsize=(3.2 * len(planes), 3.4), squeeze=False)
+    for ax, (name, plane) in zip(axes[0], planes.items()):
+        if name.startswith("error"):
+            lim = float(np.percentile(np.abs(plane), 99.5)) or 1.0
+            im = ax.imshow(plane, cmap="RdBu_r", vmin=-lim, vmax=lim)
+            fig.colorbar(im, ax=ax, fraction=0.046)
+        elif name in ("input",):
+            ax.imshow(plane, cmap="gray", vmin=np.percentile(plane, 1), vmax=np.percentile(plane, 99.5))
+        else:
+            ax.imshow(plane, cmap="magma", vmin=lo, vmax=hi)
+        ax.set_title(name, fontsize=10)
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, path)
+    return fig
+
+
+def loss_curves(run_or_history, path: str | os.PathLike | None = None, log: bool = True
+                ) -> plt.Figure:
+    """Training and validation loss per epoch (linear and log scale side by side).
+
+    ``run_or_history`` is a :class:`im2im_helpers.train.Run` or its ``history()`` dict.
+    """
+    history = run_or_history.history() if hasattr(run_or_history, "history") else run_or_history
+    curves = {k: v for k, v in history.items() if k in ("train_loss_epoch", "val_loss")}
+    if not curves:
+        raise ValueError(f"No epoch losses in the history (found {sorted(history)}).")
+    scales = ("linear", "log") if log else ("linear",)
+    fig, axes = plt.subplots(1, len(scales), figsize=(5 * len(scales), 3.4), squeeze=False)
+    for ax, scale in zip(axes[0], scales):
+        for name, values in curves.items():
+            epochs = [e + 1 for e, _, _ in values]
+            ax.plot(epochs, [v for _, _, v in values], marker="o", ms=3,
+                    label=name.replace("_epoch", ""))
+        ax.set_yscale(scale)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.set_title(f"loss ({scale})")
+        ax.legend()
+    fig.tight_layout()
+    _save(fig, path)
+    return fig
+
+
+def browse(stacks: Mapping[str, np.ndarray], axis_name: str = "t",
+           path: str | os.PathLike | None = None, static_index: int | None = None):
+    """Browse stacks (same length on their first axis: T or Z) side by side with a slider.
+
+    Always draws a static figure of one plane (``static_index``, default the middle) so the
+    notebook shows something where widgets do not render; returns the widget (or ``None`` when
+    ipywidgets is not installed).
+    """
+    arrays = {k: np.asarray(v) for k, v in stacks.items()}
+    lengths = {len(v) for v in arrays.values()}
+    if len(lengths) != 1:
+        raise ValueError(f"All stacks need the same length along {axis_name}: got {lengths}.")
+    n = lengths.pop()
+    index = n // 2 if static_index is None else static_index
+
+    def draw(i: int) -> plt.Figure:
+        fig, axes = plt.subplots(1, len(arrays), figsize=(3.2 * len(arrays), 3.4), squeeze=False)
+        for ax, (name, arr) in zip(axes[0], arrays.items()):
+            plane = _plane(arr[i])
+            ax.imshow(plane, cmap="gray", vmin=np.percentile(plane, 1),
+                      vmax=np.percentile(plane, 99.5))
+            ax.set_title(f"{name} ({axis_name}={i})", fontsize=10)
+            ax.axis("off")
+        fig.tight_layout()
+        return fig
+
+    static = draw(index)
+    _save(static, path)
+    plt.show()
+    try:
+        import ipywidgets
+    except ImportError:
+        return None
+
+    def show(i: int) -> None:
+        draw(i)
+        plt.show()
+
+    return ipywidgets.interactive(show, i=ipywidgets.IntSlider(
+        value=index, min=0, max=n - 1, description=axis_name))
+

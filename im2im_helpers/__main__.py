@@ -26,6 +26,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from im2im_helpers import config, predict
+    from im2im_helpers.pairs import file_stem
     from im2im_helpers.tasks import TASKS
     from im2im_helpers.train import load_run_model
 
@@ -37,8 +38,7 @@ def _predict(args: argparse.Namespace) -> int:
     roi = args.roi or cfg.data.patch
     norm = cfg.data.normalize_percentiles
     for source in args.inputs:
-        name = Path(source).name.split(".")[0]
-        written = predict.file(model, source, out_dir / f"{name}_pred.ome.tiff",
+        written = predict.file(model, source, out_dir / f"{file_stem(Path(source))}_pred.ome.tiff",
                                channel=args.channel, roi=roi, normalize_percentiles=norm,
                                overwrite=args.overwrite)
         print(written)

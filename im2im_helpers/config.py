@@ -57,6 +57,7 @@ class TaskConfig:
     loss: str = "mse"
     lr: float = 1e-3
     weight_decay: float = 0.0
+    scheduler: str | None = None
 
 
 @dataclass
@@ -213,5 +214,6 @@ def build(cfg: RunConfig):
     dm = data.patches(split, d.patch, d.batch_size, d.samples_per_image, d.augment,
                       d.num_workers, d.seed)
     t = cfg.task
-    task = TASKS[t.kind](cfg.model, loss=t.loss, lr=t.lr, weight_decay=t.weight_decay)
+    task = TASKS[t.kind](cfg.model, loss=t.loss, lr=t.lr, weight_decay=t.weight_decay,
+                         scheduler=t.scheduler)
     return task, dm

@@ -52,7 +52,8 @@ class Pair:
 
 
 class Pairs(list):
-    """A list of :class:`Pair` that remembers how it was made (``config``) and if it is simulated."""
+    """A list of :class:`Pair` that remembers how it was made (``config``) and whether it is
+    simulated."""
 
     def __init__(self, items: Iterable[Pair] = (), config: dict | None = None, simulated=False):
         super().__init__(items)
@@ -94,7 +95,8 @@ def spatial_array(img: io.Image, dims: int, what: str) -> np.ndarray:
     return arr[:, 0] if dims == 2 else arr
 
 
-def _stem(path: Path) -> str:
+def file_stem(path: Path) -> str:
+    """File name without its image suffix (``a.b_IM.ome.tiff`` -> ``a.b_IM``)."""
     name = path.name
     for suffix in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
         if name.lower().endswith(suffix):
@@ -110,7 +112,8 @@ def _images_in(folder: Path) -> list[Path]:
 
 
 def find_pair_files(folder: str | os.PathLike) -> list[dict[str, Path]]:
-    """Find ``X_IM``/``X_GT`` (optional ``X_CM``) files, or equal names in ``IM/``, ``GT/``, ``CM/``.
+    """Find ``X_IM``/``X_GT`` (optional ``X_CM``) files, or equal names in ``IM/``, ``GT/``,
+    ``CM/``.
 
     Returns one dict per pair with keys ``name``, ``IM``, ``GT`` and, if present, ``CM``.
     """
@@ -122,10 +125,10 @@ def find_pair_files(folder: str | os.PathLike) -> list[dict[str, Path]]:
         for role in ("IM", "GT", "CM"):
             if (folder / role).is_dir():
                 for p in _images_in(folder / role):
-                    groups.setdefault(_stem(p), {})[role] = p
+                    groups.setdefault(file_stem(p), {})[role] = p
     else:
         for p in _images_in(folder):
-            m = _ROLE.match(_stem(p))
+            m = _ROLE.match(file_stem(p))
             if m:
                 groups.setdefault(m["stem"], {})[m["role"]] = p
     if not groups:
@@ -136,7 +139,8 @@ def find_pair_files(folder: str | os.PathLike) -> list[dict[str, Path]]:
     pairs = []
     for name, files in sorted(groups.items()):
         if "IM" not in files:
-            raise PairError(f"{files.get('GT', files.get('CM'))}: has no input image (X_IM) beside it.")
+            orphan = files.get("GT", files.get("CM"))
+            raise PairError(f"{orphan}: has no input image (X_IM) beside it; add it or remove it.")
         if "GT" not in files:
             raise PairError(
                 f"{files['IM']}: has no ground truth. Expected {name}_GT.<ext> beside it (or "

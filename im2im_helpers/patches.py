@@ -13,7 +13,7 @@ from monai.data import DataLoader, Dataset
 from im2im_helpers.pairs import Pair, PairError
 from im2im_helpers.splits import Split
 
-AUGMENTATIONS = ("none", "flips")
+AUGMENTATIONS = ("none", "flips", "intensity")
 
 
 def _item(pair: Pair, with_cost: bool) -> dict:
@@ -23,19 +23,35 @@ def _item(pair: Pair, with_cost: bool) -> dict:
     return item
 
 
+def parse_augment(augment: str) -> set[str]:
+    """``"flips+intensity"`` -> ``{"flips", "intensity"}``; ``"none"`` -> empty set."""
+    parts = {a.strip() for a in augment.split("+")}
+    unknown = parts - set(AUGMENTATIONS)
+    if unknown:
+        raise ValueError(
+            f"augment={augment!r}: unknown part {sorted(unknown)}; "
+            f"combine {AUGMENTATIONS} with '+'."
+        )
+    return parts - {"none"}
+
+
 def patch_transform(patch: Sequence[int], keys: Sequence[str], augment: str = "flips"):
-    """MONAI transform: pad to at least ``patch``, random crop of ``patch``, optional flips/rot90."""
-    if augment not in AUGMENTATIONS:
-        raise ValueError(f"augment={augment!r}: expected one of {AUGMENTATIONS}.")
+    """MONAI transform: pad to at least ``patch``, random crop of ``patch``, then the
+    augmentations named in ``augment`` (see :class:`PatchDataModule`)."""
+    parts = parse_augment(augment)
     keys = list(keys)
     dims = len(patch)
     steps = [
         mt.SpatialPadd(keys, spatial_size=list(patch), method="symmetric"),
         mt.RandSpatialCropd(keys, roi_size=list(patch), random_size=False),
     ]
-    if augment == "flips":
+    if "flips" in parts:
         steps += [mt.RandFlipd(keys, prob=0.5, spatial_axis=a) for a in range(dims)]
-        steps.append(mt.RandRotate90d(keys, prob=0.5, spatial_axes=(dims - 2, dims - 1)))
+        if patch[-1] == patch[-2]:  # a 90-degree turn of a non-square patch changes its shape
+            steps.append(mt.RandRotate90d(keys, prob=0.5, spatial_axes=(dims - 2, dims - 1)))
+    if "intensity" in parts:  # the input only: contrast and brightness drift between images
+        steps += [mt.RandScaleIntensityd(["input"], factors=0.2, prob=0.5),
+                  mt.RandShiftIntensityd(["input"], offsets=0.1, prob=0.5)]
     steps.append(mt.EnsureTyped(keys, data_type="tensor", track_meta=False))
     return mt.Compose(steps)
 
@@ -74,8 +90,10 @@ class PatchDataModule(L.LightningDataModule):
         Patches per training step.
     samples_per_image : int
         Random patches drawn from each training pair per epoch.
-    augment : {"none", "flips"}
-        ``"flips"`` adds random flips along every axis and 90-degree rotations in YX.
+    augment : str
+        ``"none"``, or augmentations joined by ``+``: ``"flips"`` (random flips along every axis
+        and, for square YX patches, 90-degree rotations in YX), ``"intensity"`` (random
+        contrast x(0.8-1.2) and brightness +-0.1 of the input), e.g. ``"flips+intensity"``.
     num_workers : int
         DataLoader worker processes (0 loads in the training process).
     seed : int

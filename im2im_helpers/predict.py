@@ -114,7 +114,9 @@ def file(
         raise FileExistsError(f"{out}: already exists and was left untouched; pass overwrite=True.")
     img = io.read(source)
     if channel >= img.data.shape[1]:
-        raise ValueError(f"{source}: has {img.data.shape[1]} channels; channel={channel} is not one.")
+        raise ValueError(
+            f"{source}: has {img.data.shape[1]} channels; channel={channel} is not one of them."
+        )
     dims = _model_dims(model) or (3 if img.data.shape[2] > 1 else 2)
     frames = []
     for t in range(img.data.shape[0]):

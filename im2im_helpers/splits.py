@@ -86,19 +86,19 @@ def make_split(
     params = {"test": test, "val": val, "seed": seed, "shuffle": shuffle}
     if path.exists():
         saved = json.loads(path.read_text())
-        asked = {k: saved.get(k) for k in params}
+        asked = saved.get("parameters")
         if asked != params:
             raise SplitError(
                 f"{path}: this split was made with {asked}, not {params}. Use the saved "
                 "parameters, pass another split file, or delete this one to re-split."
             )
-        missing = [n for part in ("train", "val", "test") for n in saved[part] if n not in pairs.names]
+        names = saved["names"]
+        missing = [n for part in names.values() for n in part if n not in pairs.names]
         if missing:
             raise SplitError(
                 f"{path}: names {missing[:5]} of this split are not among the pairs. The data "
                 "changed since the split was written: delete the file to re-split."
             )
-        names = {part: saved[part] for part in ("train", "val", "test")}
     else:
         n_test, n_val = _counts(len(pairs), test, val)
         order = list(pairs.names)
@@ -110,7 +110,8 @@ def make_split(
             "val": order[n_train : n_train + n_val],
             "test": order[n_train + n_val :],
         }
-        _atomic_write_text(path, json.dumps({**params, **names}, indent=1) + "\n")
+        record = {"parameters": params, "names": names}
+        _atomic_write_text(path, json.dumps(record, indent=1) + "\n")
     return Split(
         pairs.subset(names["train"]),
         pairs.subset(names["val"]),

@@ -15,6 +15,7 @@ from im2im_helpers import models
 
 REGRESSION_LOSSES = ("mse", "l1")
 SEGMENTATION_LOSSES = ("dice_ce",)
+SCHEDULERS = (None, "cosine")
 
 
 class Supervised(L.LightningModule):
@@ -32,10 +33,12 @@ class Supervised(L.LightningModule):
         Adam learning rate.
     weight_decay : float
         Adam weight decay.
+    scheduler : {None, "cosine"}
+        ``"cosine"`` decays the learning rate to zero over the run's ``max_epochs``.
     """
 
     def __init__(self, model: nn.Module | Mapping, loss: str = "mse", lr: float = 1e-3,
-                 weight_decay: float = 0.0):
+                 weight_decay: float = 0.0, scheduler: str | None = None):
         super().__init__()
         if loss not in REGRESSION_LOSSES + SEGMENTATION_LOSSES:
             raise ValueError(
@@ -44,9 +47,12 @@ class Supervised(L.LightningModule):
         self.net = models.build(**model) if isinstance(model, Mapping) else model
         self.save_hyperparameters(ignore=["model"])
         self.hparams["model"] = getattr(self.net, "im2im_spec", None)
+        if scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler={scheduler!r}: choose one of {SCHEDULERS}.")
         self.loss = loss
         self.lr = lr
         self.weight_decay = weight_decay
+        self.scheduler = scheduler
         self.dice = DiceLoss(sigmoid=True) if self._binary else DiceLoss(
             to_onehot_y=True, softmax=True)
 
@@ -59,7 +65,7 @@ class Supervised(L.LightningModule):
     def config(self) -> dict:
         """The task's parameters (as saved in a run's ``config.yaml``)."""
         return {"kind": "supervised", "loss": self.loss, "lr": self.lr,
-                "weight_decay": self.weight_decay}
+                "weight_decay": self.weight_decay, "scheduler": self.scheduler}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -101,7 +107,12 @@ class Supervised(L.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        if self.scheduler is None:
+            return optimizer
+        epochs = max(1, self.trainer.max_epochs or 1)
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": cosine, "interval": "epoch"}}
 
 
 #: Task names used in YAML configs, mapped to their classes.

@@ -178,10 +178,11 @@ def fit(
     L.seed_everything(seed, workers=True, verbose=False)
     attempt = len(list((out / LOGS).glob("attempt-*")))
     has_val = bool(datamodule.val_dataloader())
-    checkpoint = ModelCheckpoint(
-        dirpath=out / CHECKPOINTS, filename="best-{epoch:03d}", save_last=True,
-        monitor="val_loss" if has_val else None, save_top_k=1,
-    )
+    # Two checkpoints: "last" after every epoch (what resume needs), "best" by validation loss.
+    last = ModelCheckpoint(dirpath=out / CHECKPOINTS, filename="last", monitor=None,
+                           save_top_k=1, enable_version_counter=False)
+    best = ModelCheckpoint(dirpath=out / CHECKPOINTS, filename="best-{epoch:03d}",
+                           monitor="val_loss", save_top_k=1) if has_val else None
     trainer = L.Trainer(
         default_root_dir=out,
         max_epochs=max_epochs,
@@ -193,15 +194,15 @@ def fit(
         num_nodes=num_nodes,
         precision=precision,
         logger=CSVLogger(out, name=LOGS, version=f"attempt-{attempt}"),
-        callbacks=[checkpoint, *(callbacks or [])],
+        callbacks=[last, *([best] if best else []), *(callbacks or [])],
         enable_progress_bar=progress,
         enable_model_summary=progress,
         log_every_n_steps=log_every_n_steps,
         num_sanity_val_steps=0,
     )
     trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
-    if restore_best and has_val and checkpoint.best_model_path:
-        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
+    if restore_best and best is not None and best.best_model_path:
+        state = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
         task.load_state_dict(state["state_dict"])
     task.eval()
     return Run(out, task, resume_from, trainer)

@@ -60,8 +60,9 @@ def compare(
             lim = float(np.percentile(np.abs(plane), 99.5)) or 1.0
             im = ax.imshow(plane, cmap="RdBu_r", vmin=-lim, vmax=lim)
             fig.colorbar(im, ax=ax, fraction=0.046)
-        elif name in ("input",):
-            ax.imshow(plane, cmap="gray", vmin=np.percentile(plane, 1), vmax=np.percentile(plane, 99.5))
+        elif name == "input":
+            lo_in, hi_in = np.percentile(plane, (1, 99.5))
+            ax.imshow(plane, cmap="gray", vmin=lo_in, vmax=hi_in)
         else:
             ax.imshow(plane, cmap="magma", vmin=lo, vmax=hi)
         ax.set_title(name, fontsize=10)

@@ -1,0 +1,73 @@
+"""Execute the tutorial notebooks with papermill (``make tutorials``, and the notebook tests).
+
+Each notebook ``notebooks/NAME.ipynb`` runs in ``OUT/NAME/`` and leaves there the executed
+notebook, ``figures/``, ``metrics.json``, ``predictions/`` and its run folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def execute(notebook: str | Path, out: str | Path, quick: bool = True,
+            parameters: dict | None = None, kernel: str = "python3") -> Path:
+    """Run one notebook top to bottom into ``out/NAME/NAME.ipynb`` and return that path.
+
+    ``OUT_DIR`` (and ``QUICK``) are passed as papermill parameters; ``OVERWRITE=True`` because
+    this folder holds generated output that a new execution replaces.
+    """
+    import papermill
+
+    notebook = Path(notebook)
+    folder = Path(out) / notebook.stem
+    folder.mkdir(parents=True, exist_ok=True)
+    executed = folder / notebook.name
+    params = {"QUICK": quick, "OUT_DIR": str(folder.resolve()), "OVERWRITE": True,
+              **(parameters or {})}
+    papermill.execute_notebook(
+        str(notebook), str(executed), parameters=params, kernel_name=kernel,
+        cwd=str(folder), progress_bar=False, log_output=False,
+    )
+    return executed
+
+
+def summary(folder: Path) -> str:
+    """A short description of what one executed tutorial left behind."""
+    lines = [f"  notebook : {folder / (folder.name + '.ipynb')}"]
+    figures = sorted((folder / "figures").glob("*.png"))
+    lines.append(f"  figures  : {folder / 'figures'} ({len(figures)} PNG)")
+    metrics_file = folder / "metrics.json"
+    if metrics_file.is_file():
+        methods = json.loads(metrics_file.read_text())["methods"]
+        best = ", ".join(
+            f"{m} r={v['pearson']:.3f}" for m, v in methods.items() if "pearson" in v)
+        lines.append(f"  metrics  : {metrics_file} ({best})")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line of ``python -m im2im_helpers.tutorials``."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("notebooks", nargs="+", help="notebook files to execute")
+    parser.add_argument("--out", default="build/tutorials", help="output folder")
+    parser.add_argument("--full", action="store_true", help="full runs (default: QUICK mode)")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    mode = "FULL" if args.full else "QUICK"
+    for nb in args.notebooks:
+        start = time.perf_counter()
+        print(f"running {nb} ({mode}) ...", flush=True)
+        executed = execute(nb, out, quick=not args.full)
+        print(f"done in {time.perf_counter() - start:.0f} s\n{summary(executed.parent)}",
+              flush=True)
+    print(f"\nexecuted notebooks, figures and metrics are in {out.resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

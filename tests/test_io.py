@@ -1,0 +1,60 @@
+"""OME-TIFF reading and writing (runs with bioio, and with aicsimageio in its own venv)."""
+
+import os
+
+import numpy as np
+import pytest
+
+from im2im_helpers import io
+
+
+def test_backend_is_the_expected_one():
+    expected = os.environ.get("IM2IM_EXPECT_BACKEND", "bioio")
+    assert io.backend_name() == expected
+
+
+def test_ome_tiff_round_trip_keeps_data_pixel_sizes_and_channels(tmp_path):
+    rng = np.random.default_rng(1)
+    data = rng.integers(0, 60000, size=(2, 3, 4, 20, 30), dtype=np.uint16)
+    path = io.write_ome_tiff(tmp_path / "a.ome.tiff", data, "TCZYX", (2.0, 0.25, 0.125),
+                             ["DAPI", "GFP", "BF"])
+    img = io.read(path)
+    np.testing.assert_array_equal(img.data, data)
+    assert img.pixel_sizes == pytest.approx((2.0, 0.25, 0.125))
+    assert img.channel_names == ["DAPI", "GFP", "BF"]
+    assert img.data.dtype == np.uint16
+
+
+def test_write_reorders_axes_to_tczyx(tmp_path):
+    data = np.arange(2 * 5 * 6, dtype=np.float32).reshape(5, 6, 2)  # Y, X, C
+    img = io.read(io.write_ome_tiff(tmp_path / "b.ome.tiff", data, "YXC"))
+    assert img.data.shape == (1, 2, 1, 5, 6)
+    np.testing.assert_array_equal(img.data[0, 1, 0], data[..., 1])
+
+
+def test_existing_file_is_not_overwritten(tmp_path):
+    path = io.write_ome_tiff(tmp_path / "c.ome.tiff", np.zeros((4, 4), np.uint8), "YX")
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match="c.ome.tiff"):
+        io.write_ome_tiff(path, np.ones((4, 4), np.uint8), "YX")
+    assert path.read_bytes() == before
+    io.write_ome_tiff(path, np.ones((4, 4), np.uint8), "YX", overwrite=True)
+    assert io.read(path).data.max() == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.ome.tiff"]  # no temp files left
+
+
+def test_a_file_that_is_not_an_image_names_the_file(tmp_path):
+    bad = tmp_path / "notes_IM.tif"
+    bad.write_text("this is not a TIFF")
+    with pytest.raises(io.ImageReadError, match="notes_IM.tif"):
+        io.read(bad)
+
+
+def test_missing_file_names_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothere.tif"):
+        io.read(tmp_path / "nothere.tif")
+
+
+def test_bad_dims_are_explained():
+    with pytest.raises(ValueError, match="dims="):
+        io.as_tczyx(np.zeros((3, 4)), "YXZ")

@@ -1,0 +1,28 @@
+"""Every tutorial runs top to bottom under papermill in QUICK mode and records real results."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from im2im_helpers import io, tutorials
+
+NOTEBOOKS = sorted(Path(__file__).parent.parent.glob("notebooks/*.ipynb"))
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+def test_notebook_runs_in_quick_mode(notebook, tmp_path):
+    executed = tutorials.execute(notebook, tmp_path, quick=True)
+    folder = executed.parent
+    record = json.loads((folder / "metrics.json").read_text())
+    assert record["quick"] is True and record["split"] == "test"
+    assert record["tutorial"] == notebook.stem
+    assert list((folder / "figures").glob("*.png")), "every tutorial leaves static figures"
+    if notebook.stem == "01_labelfree_2d":
+        assert record["train_loss_last"] < record["train_loss_first"]  # training lowered the loss
+        methods = record["methods"]
+        assert methods["unet"]["pearson"] > methods["input"]["pearson"] + 0.1
+        pred = io.read(folder / "predictions" / "test_frames_pred.ome.tiff")
+        assert pred.data.shape[0] == len(record["test_frames"])
+        assert pred.pixel_sizes[2] == pytest.approx(0.619)

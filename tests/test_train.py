@@ -1,0 +1,81 @@
+"""train.fit: run folders, CSV log, checkpoints, resume after an interruption, no overwrite,
+and the YAML config that repeats a notebook's run."""
+
+import lightning as L
+import pytest
+import torch
+
+from im2im_helpers import config, data, models, tasks, train
+
+
+class PowerCut(RuntimeError):
+    pass
+
+
+class CutAfterFirstEpoch(L.Callback):
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == 1:
+            raise PowerCut("the machine went down")
+
+
+def small_run(pair_folder, tmp_path, seed=0):
+    pairs = data.load(pair_folder)
+    split = data.split(pairs, test=1, val=1, seed=seed, path=tmp_path / "split.json")
+    dm = data.patches(split, patch=(32, 32), batch=4, samples_per_image=8, seed=seed)
+    net = models.build("unet", 2, channels=(8, 16), num_res_units=0, seed=seed)
+    return tasks.Supervised(net, loss="mse", lr=3e-3), dm
+
+
+def test_fit_writes_a_run_folder_and_lowers_the_loss(pair_folder, tmp_path):
+    task, dm = small_run(pair_folder, tmp_path)
+    run = train.fit(task, dm, tmp_path / "run", max_epochs=6, progress=False)
+    assert (run.path / "config.yaml").is_file()
+    assert run.last_checkpoint.is_file() and run.best_checkpoint.is_file()
+    losses = [v for _, _, v in run.history()["train_loss_epoch"]]
+    assert len(losses) == 6 and losses[-1] < 0.5 * losses[0]
+    assert [e for e, _, _ in run.history()["val_loss"]] == list(range(6))
+
+
+def test_interrupted_fit_resumes_from_its_checkpoint(pair_folder, tmp_path):
+    task, dm = small_run(pair_folder, tmp_path)
+    with pytest.raises(PowerCut):
+        train.fit(task, dm, tmp_path / "run", max_epochs=3, progress=False,
+                  callbacks=[CutAfterFirstEpoch()])
+    ckpt = train.last_checkpoint(tmp_path / "run")
+    saved = torch.load(ckpt, weights_only=False)
+    assert saved["epoch"] == 0 and saved["global_step"] > 0
+
+    task2, dm2 = small_run(pair_folder, tmp_path)
+    run = train.fit(task2, dm2, tmp_path / "run", max_epochs=3, resume=True, progress=False)
+    assert run.resumed_from == ckpt
+    assert run.trainer.current_epoch == 3
+    assert run.trainer.global_step == 3 * saved["global_step"]
+    epochs = [e for e, _, _ in run.history()["train_loss_epoch"]]
+    assert epochs == [0, 1, 2]  # epoch 0 from the first attempt, 1-2 from the resumed one
+    assert len(list((run.path / "logs").glob("attempt-*"))) == 2
+
+
+def test_existing_run_is_never_overwritten_unless_asked(pair_folder, tmp_path):
+    task, dm = small_run(pair_folder, tmp_path)
+    train.fit(task, dm, tmp_path / "run", max_epochs=1, progress=False)
+    before = (tmp_path / "run" / "checkpoints" / "last.ckpt").read_bytes()
+    with pytest.raises(train.RunExistsError, match=r"run: already holds a run.*resume=True"):
+        train.fit(task, dm, tmp_path / "run", max_epochs=1, progress=False)
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").read_bytes() == before
+    run = train.fit(task, dm, tmp_path / "run", max_epochs=1, overwrite=True, progress=False)
+    assert len(list((run.path / "logs").glob("attempt-*"))) == 1
+
+
+def test_yaml_run_reproduces_the_notebook_configuration(pair_folder, tmp_path):
+    task, dm = small_run(pair_folder, tmp_path)
+    run = train.fit(task, dm, tmp_path / "nb", max_epochs=2, progress=False)
+    cfg = config.load(run.path / "config.yaml")
+    assert cfg.model == task.hparams["model"]
+    assert cfg.data.patch == [32, 32] and cfg.data.split.file == str(tmp_path / "split.json")
+    task2, dm2 = config.build(cfg)
+    assert task2.config == task.config and dm2.config == dm.config
+    assert dm2.split.test.names == dm.split.test.names
+    run2 = train.fit(task2, dm2, tmp_path / "yaml", progress=False, **vars(cfg.train))
+    for a, b in zip(run.model.state_dict().values(), run2.model.state_dict().values()):
+        torch.testing.assert_close(a, b)  # same data, seed, steps -> same weights
+    assert config.load(run2.path / "config.yaml") == cfg

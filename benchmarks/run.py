@@ -11,8 +11,10 @@ belongs to it alone. Usage: ``python benchmarks/run.py [--quick] [--device cuda]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
+import os
 import platform
 import statistics
 import time
@@ -64,9 +66,11 @@ def bench_fit(steps: int, warmup: int, device: str, queue) -> None:
 
     task, dm = _train_setup(steps)
     timer = StepTimer()
-    with tempfile.TemporaryDirectory() as tmp:
+    # fit's defaults (progress bar included), with the bar's output thrown away
+    with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as sink, \
+            contextlib.redirect_stderr(sink):
         start = time.perf_counter()
-        train.fit(task, dm, Path(tmp) / "run", max_epochs=1, progress=False,
+        train.fit(task, dm, Path(tmp) / "run", max_epochs=1, progress=True,
                   accelerator="gpu" if device.startswith("cuda") else "cpu", devices=1,
                   callbacks=[timer])
         total = time.perf_counter() - start

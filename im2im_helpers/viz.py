@@ -54,8 +54,15 @@ def compare(
     if error_of is not None:
         planes[f"error ({error_of} - {target_key})"] = planes[error_of] - planes[target_key]
     lo, hi = np.percentile(planes[target_key], (1, 99.5)) if target_key in planes else (None, None)
-    fig, axes = plt.subplots(1, len(planes), figsize=(3.2 * len(planes), 3.4), squeeze=False)
-    for ax, (name, plane) in zip(axes[0], planes.items()):
+    height, width = next(iter(planes.values())).shape
+    ncols = len(planes) if width <= 1.5 * height else 2  # wide images: a two-column grid
+    nrows = -(-len(planes) // ncols)
+    panel_w = 3.2 if ncols > 2 else 6.0
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False,
+                             figsize=(panel_w * ncols, panel_w * height / width * nrows + 0.8))
+    for ax in axes.flat[len(planes):]:
+        ax.axis("off")
+    for ax, (name, plane) in zip(axes.flat, planes.items()):
         if name.startswith("error"):
             lim = float(np.percentile(np.abs(plane), 99.5)) or 1.0
             im = ax.imshow(plane, cmap="RdBu_r", vmin=-lim, vmax=lim)

@@ -65,3 +65,22 @@ def test_file_prediction_keeps_pixel_sizes_and_refuses_overwrite(unet2d, tmp_pat
         predict.file(unet2d, src, out, channel=1, roi=(32, 32))
     with pytest.raises(ValueError, match="channel=5"):
         predict.file(unet2d, src, tmp_path / "p2.ome.tiff", channel=5)
+
+
+def test_test_time_augmentation_undoes_every_turn_and_flip():
+    # A symmetric blur is unchanged by flips and turns: TTA must give the plain prediction.
+    blur = torch.nn.Conv2d(1, 1, 3, padding=1, bias=False)
+    with torch.no_grad():
+        blur.weight[:] = torch.tensor([[1.0, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16
+    x = np.random.default_rng(6).normal(size=(1, 40, 56)).astype(np.float32)
+    plain = predict.image(blur, x, roi=(32, 32))
+    np.testing.assert_allclose(predict.image(blur, x, roi=(32, 32), tta=True), plain, atol=1e-5)
+    # A shift is not: TTA averages the 8 shifted copies back into place, a symmetric blur of x.
+    shift = torch.nn.Conv2d(1, 1, 3, padding=1, bias=False)
+    with torch.no_grad():
+        shift.weight.zero_()
+        shift.weight[0, 0, 0, 1] = 1.0  # output(y, x) = input(y - 1, x)
+    averaged = predict.image(shift, x, roi=(40, 56), tta=True)
+    inner = (slice(None), slice(2, -2), slice(2, -2))
+    expected = (np.roll(x, 1, 1) + np.roll(x, -1, 1) + np.roll(x, 1, 2) + np.roll(x, -1, 2)) / 4
+    np.testing.assert_allclose(averaged[inner], expected[inner], atol=1e-5)

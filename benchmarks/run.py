@@ -11,7 +11,6 @@ belongs to it alone. Usage: ``python benchmarks/run.py [--quick] [--device cuda]
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -66,9 +65,9 @@ def bench_fit(steps: int, warmup: int, device: str, queue) -> None:
 
     task, dm = _train_setup(steps)
     timer = StepTimer()
-    # fit's defaults (progress bar included), with the bar's output thrown away
-    with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as sink, \
-            contextlib.redirect_stderr(sink):
+    # fit's defaults (progress bar included); this process's stderr goes to /dev/null
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         train.fit(task, dm, Path(tmp) / "run", max_epochs=1, progress=True,
                   accelerator="gpu" if device.startswith("cuda") else "cpu", devices=1,
@@ -148,26 +147,42 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer steps and smaller images")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", choices=("train", "predict"), help="run one benchmark")
     parser.add_argument("--out", default="benchmarks/results.json")
     args = parser.parse_args()
     steps, warmup = (40, 10) if args.quick else (300, 20)
     results = {"machine": platform.platform(), "device": args.device, "quick": args.quick}
 
+    if args.only != "predict":
+        results["train"] = benchmark_train(steps, warmup, args)
+    if args.only != "train":
+        results.update(benchmark_predict(args))
+    out = Path(args.out)
+    if args.only and out.is_file():  # keep the other benchmark's last results
+        results = {**json.loads(out.read_text()), **results}
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written to {out}")
+
+
+def benchmark_train(steps: int, warmup: int, args) -> dict:
     fit, loop = [], []
     for _ in range(args.repeats):  # interleaved, so drifts of the machine hit both alike
         fit.append(in_fresh_process(bench_fit, steps, warmup, args.device))
         loop.append(in_fresh_process(bench_loop, steps, warmup, args.device))
     fit_step = statistics.median(r["per_step"] for r in fit)
     loop_step = statistics.median(r["per_step"] for r in loop)
-    results["train"] = {
+    print(f"train.fit {1 / fit_step:.2f} steps/s, torch loop {1 / loop_step:.2f} steps/s: "
+          f"ratio {loop_step / fit_step:.3f}")
+    return {
         "steps": steps, "warmup": warmup, "fit_s_per_step": fit_step, "loop_s_per_step": loop_step,
         "steps_per_s_ratio_fit_over_loop": loop_step / fit_step,
         "whole_call_s": {"fit": statistics.median(r["total"] for r in fit),
                          "loop": statistics.median(r["total"] for r in loop)},
     }
-    print(f"train.fit {1 / fit_step:.2f} steps/s, torch loop {1 / loop_step:.2f} steps/s: "
-          f"ratio {loop_step / fit_step:.3f}")
 
+
+def benchmark_predict(args) -> dict:
+    results = {}
     shapes = {"2d": (512, 512) if args.quick else (2048, 2048),
               "3d": (32, 128, 128) if args.quick else (64, 512, 512)}
     for name, shape in shapes.items():
@@ -186,8 +201,7 @@ def main() -> None:
         print(f"predict {name} {shape}: {t_ours:.2f} s vs MONAI {t_monai:.2f} s "
               f"(ratio {t_ours / t_monai:.3f}); peak {m_ours:.0f} vs {m_monai:.0f} MB "
               f"(ratio {m_ours / m_monai:.3f})")
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
-    print(f"written to {args.out}")
+    return results
 
 
 if __name__ == "__main__":

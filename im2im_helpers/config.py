@@ -6,8 +6,6 @@ description, so ``python -m im2im_helpers train config.yaml`` repeats a notebook
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -16,9 +14,11 @@ from typing import Any
 
 import yaml
 
+from im2im_helpers.schema import SchemaError
+from im2im_helpers.schema import from_dict as schema_from_dict
 
-class ConfigError(ValueError):
-    """A configuration file is malformed: unknown key, wrong type or missing value."""
+#: A configuration file is malformed: unknown key, wrong type or missing value.
+ConfigError = SchemaError
 
 
 @dataclass
@@ -90,55 +90,9 @@ class RunConfig:
         return asdict(self)
 
 
-_TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool, "list": list}
-
-
-def _check_type(value: Any, annotation: str, where: str, origin: str) -> None:
-    names = [a.strip().split("[")[0] for a in annotation.split("|")]
-    if value is None:
-        if "None" in names:
-            return
-        raise ConfigError(f"{origin}: '{where}' must have a value ({annotation}).")
-    accepted = tuple(t for n in names if n in _TYPES for t in (
-        _TYPES[n] if isinstance(_TYPES[n], tuple) else (_TYPES[n],)))
-    if "Any" in names or not accepted:
-        return
-    if isinstance(value, bool) and bool not in accepted:
-        accepted = ()
-    if not isinstance(value, accepted):
-        raise ConfigError(
-            f"{origin}: '{where}' is {value!r} ({type(value).__name__}); expected {annotation}."
-        )
-
-
-def _from_dict(cls: type, values: Any, where: str, origin: str):
-    if not isinstance(values, dict):
-        raise ConfigError(f"{origin}: '{where or 'top level'}' must be a mapping of keys.")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = [k for k in values if k not in fields]
-    if unknown:
-        key = unknown[0]
-        close = difflib.get_close_matches(str(key), fields, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(
-            f"{origin}: unknown key '{where + '.' if where else ''}{key}'.{hint} "
-            f"Allowed here: {sorted(fields)}."
-        )
-    kwargs = {}
-    for name, value in values.items():
-        f = fields[name]
-        path = f"{where}.{name}" if where else name
-        if dataclasses.is_dataclass(f.default_factory() if callable(f.default_factory) else None):
-            kwargs[name] = _from_dict(type(f.default_factory()), value, path, origin)
-        else:
-            _check_type(value, str(f.type), path, origin)
-            kwargs[name] = value
-    return cls(**kwargs)
-
-
 def from_dict(values: dict, origin: str = "<config>") -> RunConfig:
     """Validate nested dictionaries into a :class:`RunConfig` (``origin`` names them in errors)."""
-    cfg = _from_dict(RunConfig, values, "", origin)
+    cfg = schema_from_dict(RunConfig, values, origin)
     if not cfg.data.source:
         raise ConfigError(f"{origin}: 'data.source' is required (a sample name or a folder).")
     if not cfg.model or "name" not in cfg.model or "dims" not in cfg.model:

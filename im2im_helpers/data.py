@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 
+from im2im_helpers import registry
 from im2im_helpers.pairs import Pair, PairError, Pairs, load_folder, normalize, percentile_normalize
 from im2im_helpers.patches import PatchDataModule
+from im2im_helpers.registry import cache_dir
 from im2im_helpers.samples import SAMPLES
 from im2im_helpers.splits import Split, SplitError, make_split
 
@@ -22,44 +25,40 @@ __all__ = [
 ]
 
 
-def cache_dir() -> Path:
-    """Folder for downloaded data and default split files: ``$IM2IM_DATA`` or the OS cache."""
-    env = os.environ.get("IM2IM_DATA")
-    if env:
-        return Path(env).expanduser()
-    import pooch
-
-    return Path(pooch.os_cache("im2im"))
-
-
 def load(
     source: str | os.PathLike,
     normalize_percentiles: Sequence[float] | None = (1.0, 99.8),
     normalize_target: bool = True,
     dims: int | None = None,
+    options: dict | None = None,
 ) -> Pairs:
-    """Load input/ground-truth pairs by sample name or from a folder.
+    """Load input/ground-truth pairs by sample name, registry name or from a folder.
 
     Parameters
     ----------
     source : str or path-like
-        An offline sample name (``"ndev-labelfree"``) or a folder of ``X_IM``/``X_GT`` files
-        (or ``IM/``, ``GT/`` sub-folders).
+        An offline sample name (``"ndev-labelfree"``), a registry dataset
+        (``"labelfree-2d-timelapse"``: downloaded and organised on first use) or a folder of
+        ``X_IM``/``X_GT`` files (or ``IM/``, ``GT/`` sub-folders).
     normalize_percentiles : (low, high) or None
         Percentile normalisation per image and channel; ``None`` keeps raw values.
     normalize_target : bool
         Normalise targets too (regression); set ``False`` for label images.
     dims : int, optional
         2 or 3; by default from the first image.
+    options : dict, optional
+        Organiser options of a registry dataset (e.g. ``{"target": "dapi"}`` for DeepLIIF).
     """
     if str(source) in SAMPLES:
         pairs = SAMPLES[str(source)]()
     elif Path(source).is_dir():
         pairs = load_folder(source, dims)
+    elif (registry.registry_dir() / f"{source}.yaml").is_file():
+        pairs = load_registered(str(source), dims, **(options or {}))
     else:
         raise FileNotFoundError(
-            f"{source}: neither a folder of pairs nor a known sample set. Known samples: "
-            f"{sorted(SAMPLES)}."
+            f"{source}: neither a folder of pairs, a known sample set ({sorted(SAMPLES)}) nor "
+            f"a registry dataset (see `python -m im2im_helpers data list`)."
         )
     if dims is not None and any(p.dims != dims for p in pairs):
         raise PairError(f"{source}: expected {dims}D pairs, found {pairs[0].dims}D.")
@@ -69,25 +68,51 @@ def load(
     return pairs
 
 
+def load_registered(name: str, dims: int | None = None, **options) -> Pairs:
+    """Pairs of a registry dataset (fetched and organised on first use). With the source's own
+    split, names are ``train/...`` and ``test/...``."""
+    entry = registry.get(name)
+    folder = registry.prepare(entry, **options)
+    parts = [p for p in ("train", "test") if (folder / p).is_dir()]
+    pairs = Pairs(config={"source": {"registry": name, "options": options},
+                          "split_policy": asdict(entry.split)})
+    for part in parts or [""]:
+        for pair in load_folder(folder / part, dims or entry.dims):
+            pairs.append(replace(pair, name=f"{part}/{pair.name}" if part else pair.name))
+    return pairs
+
+
 def default_split_path(pairs: Pairs, seed: int) -> Path:
     """Where a split is written when no path is given: beside a folder, else in the cache."""
     source = pairs.config.get("source", {})
     if "folder" in source:
         return Path(source["folder"]) / f"split-seed{seed}.json"
-    return cache_dir() / "splits" / f"{source.get('sample', 'pairs')}-seed{seed}.json"
+    name = source.get("sample") or source.get("registry") or "pairs"
+    return cache_dir() / "splits" / f"{name}-seed{seed}.json"
 
 
 def split(
     pairs: Pairs,
-    test: float = 0.2,
-    val: float = 0.1,
+    test: float | None = None,
+    val: float | None = None,
     seed: int = 0,
     shuffle: bool = True,
     path: str | os.PathLike | None = None,
 ) -> Split:
     """Seeded train/val/test split, written to ``path`` and reused from it (see
-    :func:`im2im_helpers.splits.make_split`)."""
-    return make_split(pairs, path or default_split_path(pairs, seed), test, val, seed, shuffle)
+    :func:`im2im_helpers.splits.make_split`).
+
+    ``test``/``val`` default to a registry dataset's split policy (the paper's), else 0.2/0.1.
+    A dataset with its own split (names ``test/...``) keeps it: ``test`` is then ignored.
+    """
+    policy = pairs.config.get("split_policy", {})
+    val = val if val is not None else policy.get("val", 0.1)
+    path = path or default_split_path(pairs, seed)
+    if policy.get("keep_source_split"):
+        fixed = [n for n in pairs.names if n.startswith("test/")]
+        return make_split(pairs, path, len(fixed), val, seed, shuffle, fixed_test=fixed)
+    test = test if test is not None else policy.get("test", 0.2)
+    return make_split(pairs, path, test, val, seed, shuffle)
 
 
 def patches(

@@ -104,9 +104,14 @@ def read(path: str | os.PathLike) -> Image:
     name, reader_cls, _, _ = _backend()
     try:
         img = reader_cls(path)
-        data = np.asarray(img.get_image_data(DIMS))
+        samples = img.dims.S if "S" in img.dims.order else 1
+        if samples > 1 and img.dims.C == 1:  # RGB(A) files (PNG, BMP, JPEG): samples -> channels
+            data = np.asarray(img.get_image_data("TSZYX"))
+        else:
+            data = np.asarray(img.get_image_data(DIMS))
         pps = img.physical_pixel_sizes
-        channel_names = [str(c) for c in (img.channel_names or [])]
+        channel_names = ([f"S{i}" for i in range(samples)] if samples > 1 and img.dims.C == 1
+                         else [str(c) for c in (img.channel_names or [])])
     except Exception as err:  # readers raise many unrelated types for a bad file
         raise ImageReadError(
             f"{path}: could not be read as an image by {name} ({type(err).__name__}: {err}). "

@@ -63,6 +63,7 @@ def make_split(
     val: float = 0.1,
     seed: int = 0,
     shuffle: bool = True,
+    fixed_test: list[str] | None = None,
 ) -> Split:
     """Split ``pairs`` into train/val/test and write the names to ``path`` (JSON).
 
@@ -81,6 +82,8 @@ def make_split(
     shuffle : bool
         ``False`` keeps the order: the last pairs are the test set, those before it validation
         (the honest choice for a time-lapse, where later frames are held out).
+    fixed_test : list of str, optional
+        Names that form the test set (a dataset's own split); ``val`` is drawn from the rest.
     """
     path = Path(path)
     params = {"test": test, "val": val, "seed": seed, "shuffle": shuffle}
@@ -100,15 +103,16 @@ def make_split(
                 "changed since the split was written: delete the file to re-split."
             )
     else:
-        n_test, n_val = _counts(len(pairs), test, val)
-        order = list(pairs.names)
+        fixed = list(fixed_test or [])
+        order = [n for n in pairs.names if n not in set(fixed)]
+        n_test, n_val = _counts(len(order) + len(fixed), 0 if fixed_test else test, val)
         if shuffle:
             order = [order[i] for i in np.random.default_rng(seed).permutation(len(order))]
         n_train = len(order) - n_test - n_val
         names = {
             "train": order[:n_train],
             "val": order[n_train : n_train + n_val],
-            "test": order[n_train + n_val :],
+            "test": order[n_train + n_val :] + fixed,
         }
         record = {"parameters": params, "names": names}
         _atomic_write_text(path, json.dumps(record, indent=1) + "\n")

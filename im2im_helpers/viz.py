@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -142,10 +143,16 @@ def browse(stacks: Mapping[str, np.ndarray], axis_name: str = "t",
     except ImportError:
         return None
 
-    def show(i: int) -> None:
-        draw(i)
-        plt.show()
+    # The slider swaps PNG bytes in an Image widget. (ipywidgets.interactive would capture
+    # plots in an Output widget, which made headless runs under papermill hang at random.)
+    def png(i: int) -> bytes:
+        fig = draw(i)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+        plt.close(fig)
+        return buffer.getvalue()
 
-    return ipywidgets.interactive(show, i=ipywidgets.IntSlider(
-        value=index, min=0, max=n - 1, description=axis_name))
-
+    slider = ipywidgets.IntSlider(value=index, min=0, max=n - 1, description=axis_name)
+    picture = ipywidgets.Image(value=png(index), format="png")
+    slider.observe(lambda change: setattr(picture, "value", png(change["new"])), names="value")
+    return ipywidgets.VBox([slider, picture])

@@ -58,3 +58,14 @@ def test_missing_file_names_the_file(tmp_path):
 def test_bad_dims_are_explained():
     with pytest.raises(ValueError, match="dims="):
         io.as_tczyx(np.zeros((3, 4)), "YXZ")
+
+
+def test_rgb_files_give_three_channels(tmp_path):
+    import imageio.v3 as iio
+
+    rgb = np.random.default_rng(2).integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    for name in ("a.png", "a.bmp"):
+        iio.imwrite(tmp_path / name, rgb)
+        img = io.read(tmp_path / name)
+        assert img.data.shape == (1, 3, 1, 20, 30)
+        np.testing.assert_array_equal(img.data[0, :, 0], np.moveaxis(rgb, -1, 0))

@@ -1,0 +1,202 @@
+"""The paper's datasets by name: ``data_registry/*.yaml`` read, fetched with pooch, unpacked,
+organised once into ``X_IM``/``X_GT`` pairs, and loaded with the dataset's split policy.
+
+Cache layout (``$IM2IM_DATA`` or the OS cache folder)::
+
+    NAME/raw/              downloaded files and their unpacked folders
+    NAME/pairs-OPTIONS/    organised pairs (train/ and test/ when the source has a split)
+                           with .organised.json written last, when complete
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import pooch
+import yaml
+
+from im2im_helpers import download
+from im2im_helpers.organisers import ORGANISERS
+from im2im_helpers.schema import SchemaError, from_dict
+
+REGISTRY_ENV = "IM2IM_REGISTRY"
+DATA_ENV = "IM2IM_DATA"
+DONE = ".organised.json"
+
+
+@dataclass
+class RemoteFile:
+    """One file of a dataset: where it lives, how to check it, how to unpack it."""
+
+    url: str
+    filename: str
+    hash: str | None
+    hash_note: str | None = None
+    mirrors: list[str] = field(default_factory=list)
+    size: int | None = None
+    size_text: str | None = None
+    unpack: str | None = None
+
+
+@dataclass
+class SplitPolicy:
+    """How the paper split this dataset, and how we reproduce it (seeded, written to disk)."""
+
+    policy: str
+    test: float = 0.0
+    val: float = 0.0
+    keep_source_split: bool = False
+
+
+@dataclass
+class Entry:
+    """A dataset of the registry (one YAML file)."""
+
+    name: str
+    title: str
+    task: str
+    paper_section: str
+    dims: int
+    files: list[RemoteFile] = field(metadata={"item": RemoteFile})
+    licence: str
+    citation: str
+    doi: str | None
+    layout: str
+    organiser: str
+    split: SplitPolicy = field(default_factory=lambda: SplitPolicy(""))
+    organiser_options: dict = field(default_factory=dict)
+    notes: str | None = None
+
+
+UNPACKERS = {"zip": pooch.Unzip, "tar.gz": pooch.Untar, None: None}
+
+
+def registry_dir() -> Path:
+    """The folder of registry YAML files: ``$IM2IM_REGISTRY``, else the one in the package."""
+    env = os.environ.get(REGISTRY_ENV)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "data_registry"
+
+
+def cache_dir() -> Path:
+    """Folder for downloaded data and default split files: ``$IM2IM_DATA`` or the OS cache."""
+    env = os.environ.get(DATA_ENV)
+    return Path(env).expanduser() if env else Path(pooch.os_cache("im2im"))
+
+
+def check_entry(entry: Entry, origin: str) -> Entry:
+    """Cross-field rules the schema cannot express; raises :class:`SchemaError`."""
+    if entry.organiser not in ORGANISERS:
+        raise SchemaError(f"{origin}: organiser {entry.organiser!r} is not one of "
+                          f"{sorted(ORGANISERS)}.")
+    for i, f in enumerate(entry.files):
+        if f.hash is None and not f.hash_note:
+            raise SchemaError(f"{origin}: files[{i}] has no hash: give 'hash' or, when none is "
+                              "published, 'hash_note' saying so.")
+        if f.hash is not None and f.hash.split(":")[0] not in ("md5", "sha256"):
+            raise SchemaError(f"{origin}: files[{i}].hash must start with md5: or sha256:.")
+        if f.unpack not in UNPACKERS:
+            raise SchemaError(f"{origin}: files[{i}].unpack must be zip, tar.gz or empty.")
+    if not entry.split.keep_source_split and not 0 < entry.split.test < 1 \
+            and entry.organiser != "unpack_only":
+        raise SchemaError(f"{origin}: split.test must be a fraction, or keep_source_split true.")
+    return entry
+
+
+def read_entry(path: Path) -> Entry:
+    """Read and validate one registry YAML file."""
+    values = yaml.safe_load(Path(path).read_text())
+    entry = check_entry(from_dict(Entry, values, str(path)), str(path))
+    if entry.name != Path(path).stem:
+        raise SchemaError(f"{path}: name {entry.name!r} must equal the file name.")
+    return entry
+
+
+def entries() -> dict[str, Entry]:
+    """Every registry entry by name."""
+    return {p.stem: read_entry(p) for p in sorted(registry_dir().glob("*.yaml"))}
+
+
+def get(name: str) -> Entry:
+    """One registry entry; an unknown name lists the known ones."""
+    path = registry_dir() / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in registry_dir().glob("*.yaml"))
+        raise KeyError(f"{name!r} is not in the registry ({registry_dir()}); known: {known}.")
+    return read_entry(path)
+
+
+def fetch(entry: Entry | str, progress: bool = True) -> Path:
+    """Download (hash-checked) and unpack every file of a dataset; return its raw folder."""
+    entry = get(entry) if isinstance(entry, str) else entry
+    raw = cache_dir() / entry.name / "raw"
+    for f in entry.files:
+        path = download.fetch([f.url, *f.mirrors], f.hash, raw, f.filename, progress)
+        unpacker = UNPACKERS[f.unpack]
+        if unpacker is not None:
+            target = raw / (f.filename + ".unpacked")
+            if not target.is_dir():
+                tmp = Path(tempfile.mkdtemp(prefix=".unpacking-", dir=raw))
+                unpacker(extract_dir=str(tmp))(str(path), "download", None)
+                os.replace(tmp, target)  # complete or absent, never half unpacked
+    return raw
+
+
+def options_key(entry: Entry, options: dict) -> str:
+    """Folder suffix for one choice of organiser options."""
+    text = json.dumps({"organiser": entry.organiser, **entry.organiser_options, **options},
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def prepare(entry: Entry | str, progress: bool = True, **options) -> Path:
+    """Fetch, unpack and organise a dataset once; return the folder of organised pairs.
+
+    ``options`` override the entry's ``organiser_options`` (e.g. ``target="dapi"``). The work
+    happens in a temporary folder renamed into place when complete, so it is done exactly once.
+    """
+    entry = get(entry) if isinstance(entry, str) else entry
+    unknown = set(options) - set(entry.organiser_options)
+    if unknown:
+        raise ValueError(f"{entry.name}: no organiser option {sorted(unknown)}; its options are "
+                         f"{entry.organiser_options}.")
+    out = cache_dir() / entry.name / f"pairs-{options_key(entry, options)}"
+    if (out / DONE).is_file():
+        return out
+    raw = fetch(entry, progress)
+    tmp = Path(tempfile.mkdtemp(prefix=".organising-", dir=out.parent))
+    try:
+        count = ORGANISERS[entry.organiser](raw, tmp, **{**entry.organiser_options, **options})
+        record = {"dataset": entry.name, "organiser": entry.organiser, "pairs": count,
+                  "options": {**entry.organiser_options, **options}}
+        (tmp / DONE).write_text(json.dumps(record, indent=1) + "\n")
+        if out.exists():  # an earlier attempt that did not finish
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return out
+
+
+def is_prepared(entry: Entry, **options) -> bool:
+    """Whether the organised pairs are in the cache."""
+    return (cache_dir() / entry.name / f"pairs-{options_key(entry, options)}" / DONE).is_file()
+
+
+def describe(entry: Entry) -> dict:
+    """The entry as plain data (for ``data info``)."""
+    return asdict(entry)
+
+
+def with_files(entry: Entry, files: list[RemoteFile], **options) -> Entry:
+    """A copy of ``entry`` with other files (e.g. a local mirror) and organiser options."""
+    return replace(entry, files=files,
+                   organiser_options={**entry.organiser_options, **options})

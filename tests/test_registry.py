@@ -1,0 +1,354 @@
+"""The dataset registry against a local HTTP server serving tiny archives in each real layout."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import http.server
+import io as stdio
+import json
+import tarfile
+import threading
+import zipfile
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import yaml
+
+from im2im_helpers import data, download, registry
+from im2im_helpers import io as imio
+from im2im_helpers.schema import SchemaError
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    requests_seen: list[str] = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        QuietHandler.requests_seen.append(self.path)
+        if self.path.startswith("/truncated/"):  # promise the whole file, send half, hang up
+            body = (Path(self.directory) / self.path.split("/", 2)[2]).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.connection.close()
+            return
+        super().do_GET()
+
+
+@pytest.fixture
+def server(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    QuietHandler.requests_seen = []
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(root)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("IM2IM_DATA", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def tiff_bytes(tmp_path: Path, arr: np.ndarray, dims: str) -> bytes:
+    path = tmp_path / f"tmp-{hashlib.md5(arr.tobytes()).hexdigest()}.ome.tiff"
+    imio.write_ome_tiff(path, arr, dims, overwrite=True)
+    return path.read_bytes()
+
+
+def png_bytes(arr: np.ndarray, ext: str = ".png") -> bytes:
+    buffer = stdio.BytesIO()
+    iio.imwrite(buffer, arr, extension=ext)
+    return buffer.getvalue()
+
+
+def zip_bytes(files: dict[str, bytes]) -> bytes:
+    buffer = stdio.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for name, content in files.items():
+            z.writestr(name, content)
+    return buffer.getvalue()
+
+
+def tar_gz_bytes(files: dict[str, bytes]) -> bytes:
+    buffer = stdio.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as t:
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            t.addfile(info, stdio.BytesIO(content))
+    return buffer.getvalue()
+
+
+def serve(server, name: str, payloads: list[bytes], **options) -> registry.Entry:
+    """The real registry entry ``name`` with its files served locally (their real names and
+    unpack rules, sha256 of the tiny stand-ins)."""
+    root, base = server
+    entry = registry.get(name)
+    files = []
+    for spec, payload in zip(entry.files, payloads, strict=True):
+        (root / spec.filename).write_bytes(payload)
+        files.append(registry.RemoteFile(
+            url=f"{base}/{spec.filename}", filename=spec.filename, unpack=spec.unpack,
+            hash="sha256:" + hashlib.sha256(payload).hexdigest()))
+    return registry.with_files(entry, files, **options)
+
+
+def use(monkeypatch, entry: registry.Entry) -> None:
+    """Make ``registry.get(entry.name)`` return the locally served entry."""
+    real_get = registry.get
+    monkeypatch.setattr(registry, "get", lambda n: entry if n == entry.name else real_get(n))
+
+
+def organised(entry: registry.Entry, **options) -> data.Pairs:
+    folder = registry.prepare(entry, progress=False, **options)
+    parts = [p for p in ("train", "test") if (folder / p).is_dir()]
+    return {p or "all": data.load(folder / p, normalize_percentiles=None) for p in parts or [""]}
+
+
+# --- the registry files themselves -------------------------------------------------------------
+
+def test_every_registry_entry_is_valid_and_complete():
+    found = registry.entries()
+    expected = {"labelfree-2d-timelapse", "labelfree-2d-snapshots", "allen-hipsc", "glas",
+                "bbbc010", "care-planaria", "care-tribolium", "confocal-sted", "deepliif",
+                "mmv-im2im-models"}
+    assert set(found) == expected
+    for entry in found.values():
+        assert entry.licence and entry.citation and entry.layout and entry.paper_section
+        for f in entry.files:
+            assert f.hash or f.hash_note
+
+
+def test_unknown_key_and_missing_hash_are_rejected(tmp_path, monkeypatch):
+    text = (registry.registry_dir() / "glas.yaml").read_text()
+    (tmp_path / "glas.yaml").write_text(text.replace("licence:", "licence_typo: x\nlicence:"))
+    with pytest.raises(SchemaError, match=r"glas.yaml: unknown key 'licence_typo'"):
+        registry.read_entry(tmp_path / "glas.yaml")
+    values = yaml.safe_load(text)
+    values["files"][0]["hash"] = None
+    (tmp_path / "glas.yaml").write_text(yaml.safe_dump(values))
+    with pytest.raises(SchemaError, match=r"files\[0\] has no hash"):
+        registry.read_entry(tmp_path / "glas.yaml")
+
+
+# --- each real layout --------------------------------------------------------------------------
+
+def test_timelapse_channels(server, tmp_path):
+    t, c = 3, 5
+    movie = np.stack([np.stack([np.full((16, 20), 1000 * ci + ti, np.uint16) for ci in range(c)])
+                      for ti in range(t)])
+    entry = serve(server, "labelfree-2d-timelapse", [tiff_bytes(tmp_path, movie, "TCYX")])
+    pairs = organised(entry)["all"]
+    assert pairs.names == ["t000", "t001", "t002"]
+    assert pairs[1].input.shape == (1, 16, 20)
+    assert pairs[1].input.max() == 2001 and pairs[1].target.max() == 4001  # channel 2 -> 4, t=1
+
+
+def test_snapshot_families_keep_train_and_test(server, tmp_path):
+    files = {}
+    for part, stem in (("train", "a_r1"), ("train", "b_r2"), ("test", "c_r3")):
+        bf = np.full((12, 12), 7, np.uint16)
+        fluo = np.stack([np.full((12, 12), 1, np.uint16), np.full((12, 12), 9, np.uint16)])
+        files[f"training_dataset/{part}/{stem}_bf.tif"] = tiff_bytes(tmp_path, bf, "YX")
+        files[f"training_dataset/{part}/{stem}_fluo.tif"] = tiff_bytes(tmp_path, fluo, "CYX")
+        files[f"training_dataset/{part}/{stem}_dpc.tif"] = tiff_bytes(tmp_path, bf, "YX")
+    parts = organised(serve(server, "labelfree-2d-snapshots", [zip_bytes(files)]))
+    assert parts["train"].names == ["a_r1", "b_r2"] and parts["test"].names == ["c_r3"]
+    assert parts["train"][0].input.max() == 7 and parts["train"][0].target.max() == 9
+    assert parts["train"][0].target.dtype == np.float32
+
+
+def test_care_npz(server, tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.random((3, 1, 4, 8, 8)).astype(np.float32)
+    buffer = stdio.BytesIO()
+    np.savez(buffer, X=x, Y=x + 10, axes="SCZYX")
+    vol = rng.random((4, 8, 8)).astype(np.float32)
+    files = {"Denoising_Planaria/train_data/data_label.npz": buffer.getvalue(),
+             "Denoising_Planaria/test_data/condition_1/a.tif": tiff_bytes(tmp_path, vol, "ZYX"),
+             "Denoising_Planaria/test_data/GT/a.tif": tiff_bytes(tmp_path, vol + 1, "ZYX")}
+    parts = organised(serve(server, "care-planaria", [tar_gz_bytes(files)]))
+    assert len(parts["train"]) == 3 and parts["test"].names == ["condition_1_a"]
+    assert parts["train"][2].input.shape == (1, 4, 8, 8)
+    np.testing.assert_allclose(parts["train"][2].target, x[2] + 10)
+    np.testing.assert_allclose(parts["test"][0].target, vol[None] + 1)
+
+
+def test_deepliif_side_by_side_panels(server):
+    def panels(seed):
+        return np.concatenate([np.full((8, 8, 3), 10 * k + seed, np.uint8) for k in range(6)], 1)
+
+    train = zip_bytes({"DeepLIIF_Training_Set/p1.png": png_bytes(panels(1)),
+                       "DeepLIIF_Training_Set/p2.png": png_bytes(panels(2))})
+    val = zip_bytes({"DeepLIIF_Validation_Set/v1.png": png_bytes(panels(3))})
+    entry = serve(server, "deepliif", [train, val])
+    parts = organised(entry)
+    assert parts["train"].names == ["p1", "p2"] and parts["test"].names == ["v1"]
+    assert parts["train"][0].input.shape == (3, 8, 8)
+    assert parts["train"][0].input.max() == 1 and parts["train"][0].target.max() == 11
+    dapi = organised(entry, target="dapi")
+    assert dapi["test"][0].target.max() == 23  # panel 2 of the validation image
+    with pytest.raises(ValueError, match="no organiser option"):
+        registry.prepare(entry, colour="blue")
+
+
+def test_bbbc010_worms_merged_into_instance_labels(server, tmp_path):
+    image = np.full((10, 12), 500, np.uint16)
+    worm1, worm2 = np.zeros((10, 12), np.uint8), np.zeros((10, 12), np.uint8)
+    worm1[1:3, 1:9] = 255
+    worm2[5:9, 4:6] = 255
+    images = zip_bytes({
+        "BBBC010_v2_images/plate_A01_w1_x.tif": tiff_bytes(tmp_path, image + 1, "YX"),
+        "BBBC010_v2_images/plate_A01_w2_x.tif": tiff_bytes(tmp_path, image, "YX"),
+        "BBBC010_v2_images/plate_B02_w2_x.tif": tiff_bytes(tmp_path, image, "YX"),
+    })
+    masks = zip_bytes({"BBBC010_v1_foreground_eachworm/A01_01_ground_truth.png": png_bytes(worm1),
+                       "BBBC010_v1_foreground_eachworm/A01_02_ground_truth.png": png_bytes(worm2),
+                       "BBBC010_v1_foreground_eachworm/B02_01_ground_truth.png": png_bytes(worm2)})
+    pairs = organised(serve(server, "bbbc010", [images, masks]))["all"]
+    assert pairs.names == ["A01", "B02"]
+    labels = pairs[0].target[0]
+    assert set(np.unique(labels)) == {0, 1, 2}
+    assert (labels == 1).sum() == 16 and (labels == 2).sum() == 8
+    assert pairs[0].input.max() == 500  # the _w2_ channel, not _w1_
+
+
+def test_confocal_sted_drops_unpaired_gt(server, tmp_path):
+    vol = np.arange(2 * 6 * 6, dtype=np.uint16).reshape(2, 6, 6)
+    root = "Confocal_2_STED/Microtubule"
+    files = {f"{root}/Training/raw/a.tif": tiff_bytes(tmp_path, vol, "ZYX"),
+             f"{root}/Training/gt/a.tif": tiff_bytes(tmp_path, vol * 2, "ZYX"),
+             f"{root}/Training/gt/extra.tif": tiff_bytes(tmp_path, vol * 3, "ZYX"),
+             f"{root}/test/raw/b.tif": tiff_bytes(tmp_path, vol + 1, "ZYX"),
+             f"{root}/test/gt/b.tif": tiff_bytes(tmp_path, vol + 2, "ZYX")}
+    parts = organised(serve(server, "confocal-sted", [zip_bytes(files)]))
+    assert parts["train"].names == ["a"] and parts["test"].names == ["b"]
+    assert parts["train"][0].input.shape == (1, 2, 6, 6)
+    np.testing.assert_array_equal(parts["train"][0].target[0], vol * 2)
+
+
+def test_glas_challenge_split(server):
+    rgb = np.full((8, 10, 3), 100, np.uint8)
+    anno = np.zeros((8, 10), np.uint8)
+    anno[2:5, 2:5] = 1
+    root = "Warwick QU Dataset (Released 2016_07_08)"
+    files = {f"{root}/{n}.bmp": png_bytes(rgb, ".bmp") for n in ("train_1", "testA_1", "testB_1")}
+    files |= {f"{root}/{n}_anno.bmp": png_bytes(anno, ".bmp")
+              for n in ("train_1", "testA_1", "testB_1")}
+    parts = organised(serve(server, "glas", [zip_bytes(files)]))
+    assert parts["train"].names == ["train_1"]
+    assert parts["test"].names == ["testA_1", "testB_1"]
+    assert parts["train"][0].input.shape == (3, 8, 10) and parts["train"][0].target.sum() == 9
+
+
+def test_allen_downloads_only_the_chosen_fields_of_view(server, tmp_path):
+    root, base = server
+    rows = []
+    for i, structure in enumerate(["LMNB1", "FBL", "LMNB1", "LMNB1"]):
+        fov = np.stack([np.full((3, 8, 8), 100 * c + i, np.uint16) for c in range(4)])
+        (root / "fovs").mkdir(exist_ok=True)
+        (root / "fovs" / f"fov{i}.ome.tiff").write_bytes(tiff_bytes(tmp_path, fov, "CZYX"))
+        rows.append({"fov_path": f"fovs/fov{i}.ome.tiff", "structure_name": structure,
+                     "ChannelNumberBrightfield": 3, "ChannelNumberStruct": 1})
+    table = stdio.StringIO()
+    writer = csv.DictWriter(table, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    entry = serve(server, "allen-hipsc", [table.getvalue().encode()], base_url=base,
+                  max_fovs=2)
+    pairs = organised(entry)["all"]
+    assert pairs.names == ["fov0", "fov2"]
+    assert pairs[1].input.shape == (1, 3, 8, 8)
+    assert pairs[1].input.max() == 302 and pairs[1].target.max() == 102  # BF in, structure out
+    assert "/fovs/fov3.ome.tiff" not in QuietHandler.requests_seen  # not chosen, not downloaded
+
+
+def test_model_archive_is_unpacked_and_listed(server):
+    models = zip_bytes({"models/labelfree/2d/fnet.ckpt": b"weights"})
+    sample = zip_bytes({"sample_data/exp7_image_denoising/nucleus/x.tif": b"tif"})
+    folder = registry.prepare(serve(server, "mmv-im2im-models", [models, sample]),
+                              progress=False)
+    listing = (folder / "files.txt").read_text()
+    assert "models/labelfree/2d/fnet.ckpt" in listing
+
+
+# --- failures, caching, splits ------------------------------------------------------------------
+
+def test_corrupted_byte_fails_the_hash_and_is_not_kept(server, cache, tmp_path):
+    entry = serve(server, "glas", [zip_bytes({"a.txt": b"x" * 100})])
+    root, _ = server
+    payload = bytearray((root / entry.files[0].filename).read_bytes())
+    payload[10] ^= 0xFF
+    (root / entry.files[0].filename).write_bytes(bytes(payload))
+    with pytest.raises(download.HashMismatchError, match="published checksum"):
+        registry.fetch(entry, progress=False)
+    raw = cache / "glas" / "raw"
+    assert not any(raw.iterdir())  # neither the bad file nor a temporary one
+
+
+def test_unreachable_server_explains_how_to_place_the_file(cache):
+    entry = registry.with_files(registry.get("glas"), [registry.RemoteFile(
+        url="http://127.0.0.1:9/glas.zip", filename="glas.zip", hash="sha256:" + "0" * 64)])
+    with pytest.raises(download.DownloadError) as err:
+        registry.fetch(entry, progress=False)
+    message = str(err.value)
+    assert "http://127.0.0.1:9/glas.zip" in message
+    assert str(cache / "glas" / "raw") in message and "place it" in message
+
+
+def test_interrupted_download_leaves_no_half_file(server, cache):
+    entry = serve(server, "glas", [zip_bytes({"a.txt": b"y" * 50_000})])
+    _, base = server
+    spec = entry.files[0]
+    broken = registry.with_files(entry, [registry.RemoteFile(
+        url=f"{base}/truncated/{spec.filename}", filename=spec.filename, hash=spec.hash,
+        unpack=spec.unpack)])
+    with pytest.raises(download.DownloadError):
+        registry.fetch(broken, progress=False)
+    assert not any((cache / "glas" / "raw").iterdir())
+    assert (registry.fetch(entry, progress=False) / spec.filename).is_file()  # then it works
+
+
+def test_second_load_neither_downloads_nor_organises_and_split_is_stable(
+        server, tmp_path, monkeypatch):
+    movie = np.random.default_rng(1).integers(0, 999, (6, 5, 12, 12)).astype(np.uint16)
+    entry = serve(server, "labelfree-2d-timelapse", [tiff_bytes(tmp_path, movie, "TCYX")])
+    use(monkeypatch, entry)
+    first = data.load("labelfree-2d-timelapse")
+    marker = registry.prepare(entry) / registry.DONE
+    stamp, downloads = marker.stat().st_mtime_ns, len(QuietHandler.requests_seen)
+    second = data.load("labelfree-2d-timelapse")
+    assert len(QuietHandler.requests_seen) == downloads == 1
+    assert marker.stat().st_mtime_ns == stamp
+    np.testing.assert_array_equal(first[3].target, second[3].target)
+    a = data.split(first, seed=4, path=tmp_path / "a.json")
+    b = data.split(second, seed=4, path=tmp_path / "b.json")
+    assert json.loads((tmp_path / "a.json").read_text()) == json.loads(
+        (tmp_path / "b.json").read_text())
+    assert len(a.test) == 1  # the paper's 15 % of 6 time points, rounded
+    assert b.config["test"] == 0.15
+
+
+def test_source_split_is_kept(server, tmp_path, monkeypatch):
+    rgb = np.full((8, 10, 3), 100, np.uint8)
+    files = {f"{n}.bmp": png_bytes(rgb, ".bmp") for n in ("train_1", "train_2", "testA_1")}
+    files |= {f"{n}_anno.bmp": png_bytes(rgb[..., 0], ".bmp")
+              for n in ("train_1", "train_2", "testA_1")}
+    use(monkeypatch, serve(server, "glas", [zip_bytes(files)]))
+    split = data.split(data.load("glas", normalize_target=False), val=0, path=tmp_path / "s.json")
+    assert split.test.names == ["test/testA_1"]
+    assert split.train.names == ["train/train_1", "train/train_2"]

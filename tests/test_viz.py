@@ -1,0 +1,30 @@
+"""Figures are written where asked, and the browser has a static figure and a working slider."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+
+from im2im_helpers import viz  # noqa: E402
+
+
+def test_compare_and_loss_curves_write_pngs(tmp_path):
+    rng = np.random.default_rng(0)
+    images = {k: rng.random((1, 40, 120)) for k in ("input", "prediction", "target")}
+    fig = viz.compare(images, path=tmp_path / "c.png", crop=(slice(0, 20), slice(0, 20)))
+    assert (tmp_path / "c.png").stat().st_size > 1000
+    assert len([a for a in fig.axes if a.images]) == 4  # three panels + the error map
+    history = {"train_loss_epoch": [(0, 9, 1.0), (1, 19, 0.5)], "val_loss": [(0, 9, 1.2)]}
+    viz.loss_curves(history, path=tmp_path / "l.png")
+    assert (tmp_path / "l.png").is_file()
+
+
+def test_browse_has_a_static_figure_and_a_slider_that_redraws(tmp_path):
+    stack = np.random.default_rng(1).random((4, 1, 16, 16))
+    widget = viz.browse({"a": stack, "b": stack}, path=tmp_path / "b.png")
+    assert (tmp_path / "b.png").is_file()
+    slider, picture = widget.children
+    before = picture.value
+    slider.value = 3
+    assert picture.value != before and picture.value[:4] == b"\x89PNG"

@@ -1,4 +1,5 @@
-"""Command line: ``python -m im2im_helpers train CONFIG.yaml`` / ``predict RUN INPUT...``."""
+"""Command line: ``python -m im2im_helpers train CONFIG.yaml``, ``predict RUN INPUT...``,
+``data list|info|fetch|prepare [NAME]``."""
 
 from __future__ import annotations
 
@@ -45,6 +46,37 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data(args: argparse.Namespace) -> int:
+    from im2im_helpers import registry
+
+    if args.action == "list":
+        rows = [("name", "task", "size", "licence", "cached")]
+        for name, entry in registry.entries().items():
+            size = sum(f.size or 0 for f in entry.files)
+            size_text = f"{size / 1e6:.0f} MB" if size else (
+                ", ".join(f.size_text for f in entry.files if f.size_text) or "?")
+            cached = "yes" if registry.is_prepared(entry) else "no"
+            rows.append((name, entry.task, size_text, entry.licence[:40], cached))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        for row in rows:
+            print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+        return 0
+    if not args.name:
+        print(f"error: data {args.action} needs a dataset NAME", file=sys.stderr)
+        return 2
+    entry = registry.get(args.name)
+    if args.action == "info":
+        import yaml
+
+        print(yaml.safe_dump(registry.describe(entry), sort_keys=False, width=100))
+        print(f"cache: {registry.cache_dir() / entry.name}")
+    elif args.action == "fetch":
+        print(f"downloaded to {registry.fetch(entry)}")
+    else:
+        print(f"pairs in {registry.prepare(entry)}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m im2im_helpers`` (and the ``im2im`` command)."""
     parser = argparse.ArgumentParser(prog="python -m im2im_helpers", description=__doc__)
@@ -68,10 +100,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--overwrite", action="store_true", help="replace existing predictions")
     p.set_defaults(func=_predict)
 
+    p = sub.add_parser("data", help="the dataset registry: list, info, fetch, prepare")
+    p.add_argument("action", choices=("list", "info", "fetch", "prepare"))
+    p.add_argument("name", nargs="?", help="dataset name (see `data list`)")
+    p.set_defaults(func=_data)
+
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, FileExistsError, ValueError, ImportError) as err:
+    except (FileNotFoundError, FileExistsError, ValueError, ImportError, KeyError,
+            RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -37,6 +37,7 @@ class DataConfig:
     """Which pairs, normalised how, sampled into which patches."""
 
     source: str = ""
+    source_options: dict = field(default_factory=dict)
     normalize_percentiles: list[float] | None = field(default_factory=lambda: [1.0, 99.8])
     normalize_target: bool = True
     dims: int | None = None
@@ -145,7 +146,8 @@ def from_objects(task, datamodule, train: dict) -> RunConfig:
     source = pairs_cfg.get("source", {})
     norm = pairs_cfg.get("normalize")
     data = DataConfig(
-        source=str(source.get("sample") or source.get("folder") or ""),
+        source=str(source.get("sample") or source.get("registry") or source.get("folder") or ""),
+        source_options=dict(source.get("options") or {}),
         normalize_percentiles=[norm["low"], norm["high"]] if norm else None,
         normalize_target=bool(norm["target"]) if norm else True,
         dims=len(datamodule.patch),
@@ -162,7 +164,8 @@ def build(cfg: RunConfig):
     from im2im_helpers.tasks import TASKS
 
     d = cfg.data
-    pairs = data.load(d.source, d.normalize_percentiles, d.normalize_target, d.dims)
+    pairs = data.load(d.source, d.normalize_percentiles, d.normalize_target, d.dims,
+                      d.source_options or None)
     s = d.split
     split = data.split(pairs, s.test, s.val, s.seed, s.shuffle, s.file)
     dm = data.patches(split, d.patch, d.batch_size, d.samples_per_image, d.augment,

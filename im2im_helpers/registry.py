@@ -30,6 +30,13 @@ DATA_ENV = "IM2IM_DATA"
 DONE = ".organised.json"
 
 
+class UnknownDatasetError(KeyError):
+    """A name that is not in the registry."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 @dataclass
 class RemoteFile:
     """One file of a dataset: where it lives, how to check it, how to unpack it."""
@@ -129,7 +136,8 @@ def get(name: str) -> Entry:
     path = registry_dir() / f"{name}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in registry_dir().glob("*.yaml"))
-        raise KeyError(f"{name!r} is not in the registry ({registry_dir()}); known: {known}.")
+        raise UnknownDatasetError(
+            f"{name!r} is not in the registry ({registry_dir()}); known: {known}.")
     return read_entry(path)
 
 

@@ -33,17 +33,14 @@ def package_file(package: str, relative: str, extra: str = "samples") -> Path:
     return path
 
 
-def ndev_labelfree(input_channel: int = 1, target_channel: int = 0) -> Pairs:
-    """Label-free pairs from ``ndev-sampledata``'s scratch-assay time-lapse (real data).
-
-    One pair per time point (``t00`` ... ``t09``): oblique transmitted light (channel 1) as
-    input, the Hoechst nuclear stain (channel 0) as target; 210 x 576 pixels of 0.619 um.
-    """
+def _ndev_scratch_assay() -> tuple[Path, io.Image]:
     path = package_file("ndev_sampledata", f"samples/{NDEV_SCRATCH_ASSAY}")
-    img = io.read(path)
-    pairs = Pairs(
-        config={"source": {"sample": "ndev-labelfree"}}, simulated=False
-    )
+    return path, io.read(path)
+
+
+def _per_frame(name: str, input_channel: int, target_channel: int) -> Pairs:
+    path, img = _ndev_scratch_assay()
+    pairs = Pairs(config={"source": {"sample": name}}, simulated=False)
     for t in range(img.data.shape[0]):
         x = img.data[t, input_channel : input_channel + 1, 0].astype("float32")
         y = img.data[t, target_channel : target_channel + 1, 0].astype("float32")
@@ -56,7 +53,74 @@ def ndev_labelfree(input_channel: int = 1, target_channel: int = 0) -> Pairs:
     return pairs
 
 
+def ndev_labelfree() -> Pairs:
+    """Label-free pairs from ``ndev-sampledata``'s scratch-assay time-lapse (real data).
+
+    One pair per time point (``t00`` ... ``t09``): oblique transmitted light (channel 1) as
+    input, the Hoechst nuclear stain (channel 0) as target; 210 x 576 pixels of 0.619 um.
+    """
+    return _per_frame("ndev-labelfree", 1, 0)
+
+
+def ndev_nuclei() -> Pairs:
+    """Hoechst image -> nuclei instance labels (59-83 per frame), per time point (real data)."""
+    return _per_frame("ndev-nuclei", 0, 2)
+
+
+def ndev_nuclei_from_transmitted() -> Pairs:
+    """Transmitted light -> nuclei instance labels, per time point (real data)."""
+    return _per_frame("ndev-nuclei-from-transmitted", 1, 2)
+
+
+def ndev_cytoplasm() -> Pairs:
+    """Transmitted light -> cytoplasm instance labels (66-103 per frame), per time point."""
+    return _per_frame("ndev-cytoplasm", 1, 3)
+
+
+def _single(name: str, image: str, mask: str, dims: int) -> Pairs:
+    x_path = package_file("stardist", f"data/images/{image}")
+    y_path = package_file("stardist", f"data/images/{mask}")
+    x, y = io.read(x_path), io.read(y_path)
+    to_array = (lambda d: d[0, :, 0]) if dims == 2 else (lambda d: d[0])  # noqa: E731
+    return Pairs([Pair(name, to_array(x.data).astype("float32"), to_array(y.data).astype(
+        "float32"), None, x.pixel_sizes, {"input": str(x_path), "target": str(y_path)})],
+        {"source": {"sample": name}}, simulated=False)
+
+
+def stardist_nuclei_2d() -> Pairs:
+    """``stardist``'s 2D fluorescent nuclei (DSB2018, 512 x 512) with 125 instance labels."""
+    return _single("stardist-nuclei-2d", "img2d.tif", "mask2d.tif", 2)
+
+
+def stardist_nuclei_3d() -> Pairs:
+    """``stardist``'s synthetic 3D nuclei (31 x 61 x 57) with 51 instance labels."""
+    return _single("stardist-nuclei-3d", "img3d.tif", "mask3d.tif", 3)
+
+
 #: Offline sample sets by name -> function returning :class:`Pairs`.
 SAMPLES: dict[str, Callable[[], Pairs]] = {
     "ndev-labelfree": ndev_labelfree,
+    "ndev-nuclei": ndev_nuclei,
+    "ndev-nuclei-from-transmitted": ndev_nuclei_from_transmitted,
+    "ndev-cytoplasm": ndev_cytoplasm,
+    "stardist-nuclei-2d": stardist_nuclei_2d,
+    "stardist-nuclei-3d": stardist_nuclei_3d,
 }
+
+#: Single real images without ground truth: name -> (package, file inside it, extra).
+IMAGES: dict[str, tuple[str, str]] = {
+    "ndev-neuron": ("ndev_sampledata", "samples/neuron-4Ch.tiff"),
+    "ndev-neocortex": ("ndev_sampledata", "samples/neocortex-3Ch.tiff"),
+    "stardist-he": ("stardist", "data/images/histo.jpg"),
+    "skimage-ihc": ("skimage", "data/ihc.png"),
+    "skimage-cell": ("skimage", "data/cell.png"),
+}
+
+
+def image(name: str) -> io.Image:
+    """A real image without ground truth (e.g. ``"ndev-neuron"``, ``"skimage-ihc"``), as
+    :class:`im2im_helpers.io.Image` (TCZYX, RGB as three channels)."""
+    if name not in IMAGES:
+        raise KeyError(f"{name!r}: not a sample image; choose one of {sorted(IMAGES)}.")
+    package, relative = IMAGES[name]
+    return io.read(package_file(package, relative))

@@ -352,3 +352,30 @@ def test_source_split_is_kept(server, tmp_path, monkeypatch):
     split = data.split(data.load("glas", normalize_target=False), val=0, path=tmp_path / "s.json")
     assert split.test.names == ["test/testA_1"]
     assert split.train.names == ["train/train_1", "train/train_2"]
+
+
+def test_command_line_lists_describes_and_prepares(server, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    from dataclasses import asdict
+
+    movie = np.zeros((2, 5, 8, 8), np.uint16)
+    entry = serve(server, "labelfree-2d-timelapse", [tiff_bytes(tmp_path, movie, "TCYX")])
+    own = tmp_path / "registry"
+    own.mkdir()
+    (own / f"{entry.name}.yaml").write_text(yaml.safe_dump(asdict(entry)))
+    monkeypatch.setenv("IM2IM_REGISTRY", str(own))
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "im2im_helpers", "data", *args],
+                              capture_output=True, text=True)
+
+    listing = cli("list")
+    assert listing.returncode == 0 and "labelfree-2d-timelapse" in listing.stdout
+    assert "no" in listing.stdout.splitlines()[1]  # not cached yet
+    assert "mCherry-H2B" in cli("info", entry.name).stdout
+    prepared = cli("prepare", entry.name)
+    assert prepared.returncode == 0, prepared.stderr
+    assert "yes" in cli("list").stdout.splitlines()[1]
+    unknown = cli("info", "nope")
+    assert unknown.returncode == 2 and "not in the registry" in unknown.stderr

@@ -51,12 +51,8 @@ def _data(args: argparse.Namespace) -> int:
 
     if args.action == "list":
         rows = [("name", "task", "size", "licence", "cached")]
-        for name, entry in registry.entries().items():
-            size = sum(f.size or 0 for f in entry.files)
-            size_text = f"{size / 1e6:.0f} MB" if size else (
-                ", ".join(f.size_text for f in entry.files if f.size_text) or "?")
-            cached = "yes" if registry.is_prepared(entry) else "no"
-            rows.append((name, entry.task, size_text, entry.licence[:40], cached))
+        rows += [(n, t, size, licence[:40], cached) for n, t, size, licence, cached
+                 in registry.table()]
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
         for row in rows:
             print("  ".join(c.ljust(w) for c, w in zip(row, widths)))

@@ -199,6 +199,18 @@ def is_prepared(entry: Entry, **options) -> bool:
     return (cache_dir() / entry.name / f"pairs-{options_key(entry, options)}" / DONE).is_file()
 
 
+def table() -> list[tuple[str, str, str, str, str]]:
+    """One row per dataset: name, task, size, licence, cached ("yes"/"no")."""
+    rows = []
+    for name, entry in entries().items():
+        size = sum(f.size or 0 for f in entry.files)
+        size_text = f"{size / 1e6:.0f} MB" if size else (
+            ", ".join(f.size_text for f in entry.files if f.size_text) or "?")
+        rows.append((name, entry.task, size_text, entry.licence,
+                     "yes" if is_prepared(entry) else "no"))
+    return rows
+
+
 def describe(entry: Entry) -> dict:
     """The entry as plain data (for ``data info``)."""
     return asdict(entry)

@@ -85,11 +85,14 @@ UNPACKERS = {"zip": pooch.Unzip, "tar.gz": pooch.Untar, None: None}
 
 
 def registry_dir() -> Path:
-    """The folder of registry YAML files: ``$IM2IM_REGISTRY``, else the one in the package."""
+    """The folder of registry YAML files: ``$IM2IM_REGISTRY``, else ``data_registry/`` of the
+    source tree (a clone), else the copy installed inside the package (a wheel)."""
     env = os.environ.get(REGISTRY_ENV)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "data_registry"
+    here = Path(__file__).resolve().parent
+    in_tree = here.parent / "data_registry"
+    return in_tree if in_tree.is_dir() else here / "data_registry"
 
 
 def cache_dir() -> Path:

@@ -13,6 +13,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import yaml
+
 
 def execute(notebook: str | Path, out: str | Path, quick: bool = True,
             parameters: dict | None = None, kernel: str = "python3") -> Path:
@@ -56,13 +58,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="+", help="notebook files to execute")
     parser.add_argument("--out", default="build/tutorials", help="output folder")
     parser.add_argument("--full", action="store_true", help="full runs (default: QUICK mode)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                        metavar=("NAME", "VALUE"),
+                        help="override a notebook parameter (VALUE read as YAML: 3, true, text)")
     args = parser.parse_args(argv)
+    parameters = {name: yaml.safe_load(value) for name, value in args.parameter}
     out = Path(args.out)
     mode = "FULL" if args.full else "QUICK"
     for nb in args.notebooks:
         start = time.perf_counter()
         print(f"running {nb} ({mode}) ...", flush=True)
-        executed = execute(nb, out, quick=not args.full)
+        executed = execute(nb, out, quick=not args.full, parameters=parameters)
         print(f"done in {time.perf_counter() - start:.0f} s\n{summary(executed.parent)}",
               flush=True)
     print(f"\nexecuted notebooks, figures and metrics are in {out.resolve()}")

@@ -26,6 +26,13 @@ def _save(fig: plt.Figure, path: str | os.PathLike | None) -> None:
         fig.savefig(path, dpi=120, bbox_inches="tight")
 
 
+def center_crop(shape: tuple[int, ...], size: int) -> tuple[slice, slice]:
+    """Slices of a central ``size`` x ``size`` region of the last two axes of ``shape``
+    (smaller when the image is)."""
+    return tuple(slice(max(0, (n - size) // 2), max(0, (n - size) // 2) + min(size, n))
+                 for n in shape[-2:])
+
+
 def compare(
     images: Mapping[str, np.ndarray],
     target_key: str = "target",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -35,3 +38,37 @@ def pair_folder(tmp_path: Path) -> Path:
         write(folder / f"img{i}_IM.ome.tiff", x)
         write(folder / f"img{i}_GT.ome.tiff", y)
     return folder
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    requests_seen: list[str] = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        QuietHandler.requests_seen.append(self.path)
+        if self.path.startswith("/truncated/"):  # promise the whole file, send half, hang up
+            body = (Path(self.directory) / self.path.split("/", 2)[2]).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.connection.close()
+            return
+        super().do_GET()
+
+
+@pytest.fixture
+def server(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    QuietHandler.requests_seen = []
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(root)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    httpd.server_close()

@@ -1,6 +1,7 @@
 """Every tutorial runs top to bottom under papermill in QUICK mode and records real results."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,8 @@ import pytest
 
 from im2im_helpers import io
 
-NOTEBOOKS = sorted(Path(__file__).parent.parent.glob("notebooks/*.ipynb"))
+NOTEBOOKS_DIR = Path(__file__).parent.parent / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 
 
 @pytest.mark.notebook
@@ -32,3 +34,45 @@ def test_notebook_runs_in_quick_mode(notebook, tmp_path):
         pred = io.read(folder / "predictions" / "test_frames_pred.ome.tiff")
         assert pred.data.shape[0] == len(record["test_frames"])
         assert pred.pixel_sizes[2] == pytest.approx(0.619)
+
+
+@pytest.mark.notebook
+def test_labelfree_tutorial_switches_to_the_papers_dataset(server, tmp_path):
+    """DATASET=labelfree-2d-timelapse: fetched from a local copy in its real layout (one
+    T x C TIFF, brightfield channel 2 -> H2B channel 4), organised, split by the paper's policy."""
+    import hashlib
+    from dataclasses import asdict
+
+    import numpy as np
+    import yaml
+    from scipy import ndimage as ndi
+
+    from im2im_helpers import registry
+
+    rng = np.random.default_rng(0)
+    nuclei = ndi.gaussian_filter(rng.random((12, 1, 144, 160)), (0, 0, 3, 3))
+    movie = np.concatenate([rng.random((12, 2, 144, 160)), 2 * nuclei,
+                            rng.random((12, 1, 144, 160)), nuclei], axis=1)
+    movie = (movie * 5000).astype(np.uint16)  # channel 2 (input) carries the nuclei signal too
+    tif = tmp_path / "movie.ome.tiff"
+    io.write_ome_tiff(tif, movie, "TCYX", (None, 0.5, 0.5))
+    root, base = server
+    entry = registry.get("labelfree-2d-timelapse")
+    (root / entry.files[0].filename).write_bytes(tif.read_bytes())
+    entry.files[0].url = f"{base}/{entry.files[0].filename}"
+    entry.files[0].hash = "sha256:" + hashlib.sha256(tif.read_bytes()).hexdigest()
+    (tmp_path / "registry").mkdir()
+    (tmp_path / "registry" / f"{entry.name}.yaml").write_text(yaml.safe_dump(asdict(entry)))
+    env = {**os.environ, "IM2IM_REGISTRY": str(tmp_path / "registry"),
+           "IM2IM_DATA": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-m", "im2im_helpers.tutorials", "--out",
+                           str(tmp_path / "out"), "-p", "DATASET", entry.name,
+                           str(NOTEBOOKS_DIR / "01_labelfree_2d.ipynb")],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    record = json.loads((tmp_path / "out" / "01_labelfree_2d" / "metrics.json").read_text())
+    assert record["dataset"] == "labelfree-2d-timelapse" and record["simulated"] is False
+    assert record["test_frames"] == ["t008", "t001"]  # 15 % of 12 frames, seeded (seed 0)
+    pred = io.read(tmp_path / "out" / "01_labelfree_2d" / "predictions" /
+                   "test_frames_pred.ome.tiff")
+    assert pred.data.shape == (2, 1, 1, 144, 160) and pred.pixel_sizes[2] == pytest.approx(0.5)

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import csv
-import functools
 import hashlib
-import http.server
 import io as stdio
 import json
 import tarfile
-import threading
 import zipfile
 from pathlib import Path
 
@@ -17,44 +14,11 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import yaml
+from conftest import QuietHandler  # noqa: E402  (the local HTTP server's request log)
 
 from im2im_helpers import data, download, registry
 from im2im_helpers import io as imio
 from im2im_helpers.schema import SchemaError
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    requests_seen: list[str] = []
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        QuietHandler.requests_seen.append(self.path)
-        if self.path.startswith("/truncated/"):  # promise the whole file, send half, hang up
-            body = (Path(self.directory) / self.path.split("/", 2)[2]).read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.connection.close()
-            return
-        super().do_GET()
-
-
-@pytest.fixture
-def server(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
-    QuietHandler.requests_seen = []
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    httpd.server_close()
 
 
 @pytest.fixture(autouse=True)

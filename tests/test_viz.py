@@ -15,6 +15,8 @@ def test_compare_and_loss_curves_write_pngs(tmp_path):
     fig = viz.compare(images, path=tmp_path / "c.png", crop=(slice(0, 20), slice(0, 20)))
     assert (tmp_path / "c.png").stat().st_size > 1000
     assert len([a for a in fig.axes if a.images]) == 4  # three panels + the error map
+    assert viz.center_crop((1, 40, 120), 32) == (slice(4, 36), slice(44, 76))
+    assert viz.center_crop((10, 20), 32) == (slice(0, 10), slice(0, 20))
     history = {"train_loss_epoch": [(0, 9, 1.0), (1, 19, 0.5)], "val_loss": [(0, 9, 1.2)]}
     viz.loss_curves(history, path=tmp_path / "l.png")
     assert (tmp_path / "l.png").is_file()

@@ -202,6 +202,7 @@ def fit(
         log_every_n_steps=log_every_n_steps,
         num_sanity_val_steps=0,
     )
+    task.train()  # a task returned by an earlier fit is in eval mode; Lightning keeps modes
     trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
     if restore_best and best is not None and best.best_model_path:
         state = torch.load(best.best_model_path, map_location="cpu", weights_only=False)

@@ -46,9 +46,9 @@ def summary(folder: Path) -> str:
     metrics_file = folder / "metrics.json"
     if metrics_file.is_file():
         methods = json.loads(metrics_file.read_text())["methods"]
-        best = ", ".join(
-            f"{m} r={v['pearson']:.3f}" for m, v in methods.items() if "pearson" in v)
-        lines.append(f"  metrics  : {metrics_file} ({best})")
+        shown = ", ".join(f"{m} {next(iter(v))}={next(iter(v.values())):.3f}"
+                          for m, v in methods.items() if v)
+        lines.append(f"  metrics  : {metrics_file} ({shown})")
     return "\n".join(lines)
 
 

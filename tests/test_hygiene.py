@@ -1,0 +1,87 @@
+"""Notebook hygiene: every tutorial follows the rules, and each rule catches a bad notebook.
+The Colab setup cell does nothing outside Colab and never installs torch."""
+
+import copy
+import json
+import sys
+import types
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from im2im_helpers.notebook_checks import problems
+
+NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+GOOD = NOTEBOOKS[-1]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+def test_every_tutorial_follows_the_rules(notebook):
+    assert problems(notebook) == []
+
+
+def _broken(tmp_path, change) -> list[str]:
+    nb = json.loads(GOOD.read_text())
+    change(nb["cells"])
+    path = tmp_path / "bad.ipynb"
+    path.write_text(json.dumps(nb))
+    return problems(path)
+
+
+def _code(cells):
+    return [c for c in cells if c["cell_type"] == "code"]
+
+
+def _params(cells):
+    return next(c for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
+
+
+BREAKAGES = {
+    "outputs": lambda cells: _code(cells)[1].update(
+        outputs=[{"output_type": "stream", "name": "stdout", "text": "x"}], execution_count=3),
+    "tagged": lambda cells: cells.append(copy.deepcopy(_params(cells))),
+    "does not set": lambda cells: _params(cells).update(source="QUICK = True\nSEED = 0\n"),
+    "over 30 lines": lambda cells: _code(cells)[-1].update(source="x = 1\n" * 31),
+    "no static figure": lambda cells: [c.update(source="pass") for c in _code(cells)[4:]],
+    "cuda:0": lambda cells: _code(cells)[-1].update(source="device = 'cuda:0'"),
+    "environment_report": lambda cells: [c.update(source="".join(c["source"]).replace(
+        "environment_report()", "")) for c in _code(cells)],
+    "installs torch": lambda cells: _code(cells)[0].update(source=(
+        "import sys\nif 'google.colab' in sys.modules:\n    !pip install torch im2im-helpers")),
+}
+
+
+@pytest.mark.parametrize("rule", sorted(BREAKAGES))
+def test_each_rule_catches_a_bad_notebook(tmp_path, rule):
+    found = _broken(tmp_path, BREAKAGES[rule])
+    assert any(rule in p for p in found), found
+
+
+def _run_setup_cell(monkeypatch, colab: bool) -> list[list[str]]:
+    """Execute each notebook's first code cell; return the commands it would have run."""
+    import subprocess
+
+    commands = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: commands.append(cmd))
+    if colab:
+        output = types.SimpleNamespace(enable_custom_widget_manager=lambda: None)
+        monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
+        monkeypatch.setitem(sys.modules, "google.colab", types.SimpleNamespace(output=output))
+    for notebook in NOTEBOOKS:
+        setup = next(c for c in nbformat.read(notebook, 4).cells if c.cell_type == "code")
+        exec(compile(setup.source, str(notebook), "exec"), {})
+    return commands
+
+
+def test_colab_setup_cell_does_nothing_outside_colab(monkeypatch):
+    assert _run_setup_cell(monkeypatch, colab=False) == []
+
+
+def test_colab_setup_cell_installs_the_helpers_but_never_torch(monkeypatch):
+    commands = _run_setup_cell(monkeypatch, colab=True)
+    assert len(commands) == len(NOTEBOOKS)
+    for cmd in commands:
+        assert cmd[1:4] == ["-m", "pip", "install"]
+        assert any(arg.startswith("im2im-helpers") for arg in cmd)
+        assert not any("torch" in arg for arg in cmd) and "--upgrade" not in cmd

@@ -12,7 +12,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 # pip prints one warning per package for unreachable local index folders on some machines
 QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location" || true; }
 
-.PHONY: venv tutorials test test-fallback lint benchmark clean
+.PHONY: venv tutorials book test test-fallback lint benchmark clean
 
 venv: $(STAMP)
 
@@ -27,8 +27,11 @@ $(STAMP): pyproject.toml
 	@$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (im2im)" >/dev/null
 	@touch $(STAMP)
 
+# Execute every tutorial with papermill (QUICK unless FULL=1), then build and check the book.
 tutorials: $(STAMP)
 	@$(PY) -m im2im_helpers.tutorials --out $(OUT) $(if $(filter 1,$(FULL)),--full,) $(NOTEBOOKS)
+
+book: tutorials
 
 test: $(STAMP)
 	$(PY) -m pytest -q

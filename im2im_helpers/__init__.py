@@ -6,3 +6,7 @@ Import the modules you need, as the tutorials do::
 """
 
 __version__ = "0.1.0"
+
+#: The repository the Colab setup cells install from; notebooks' badges and the book's
+#: configuration must name the same one (a test checks).
+REPOSITORY = "https://github.com/im2im-project/im2im"

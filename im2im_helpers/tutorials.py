@@ -61,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                         metavar=("NAME", "VALUE"),
                         help="override a notebook parameter (VALUE read as YAML: 3, true, text)")
+    parser.add_argument("--no-book", action="store_true", help="skip building the book")
     args = parser.parse_args(argv)
     parameters = {name: yaml.safe_load(value) for name, value in args.parameter}
     out = Path(args.out)
@@ -72,6 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"done in {time.perf_counter() - start:.0f} s\n{summary(executed.parent)}",
               flush=True)
     print(f"\nexecuted notebooks, figures and metrics are in {out.resolve()}")
+    if not args.no_book:
+        from im2im_helpers import book
+
+        index = book.build(out, out.parent / "book")
+        print(f"the book of the executed tutorials: {index.resolve()}")
     return 0
 
 

@@ -85,3 +85,18 @@ def test_colab_setup_cell_installs_the_helpers_but_never_torch(monkeypatch):
         assert cmd[1:4] == ["-m", "pip", "install"]
         assert any(arg.startswith("im2im-helpers") for arg in cmd)
         assert not any("torch" in arg for arg in cmd) and "--upgrade" not in cmd
+
+
+def test_repository_url_is_the_same_everywhere():
+    import yaml
+
+    from im2im_helpers import REPOSITORY
+
+    config = yaml.safe_load((Path(__file__).parent.parent / "book" / "_config.yml").read_text())
+    assert config["repository"]["url"] == REPOSITORY
+    slug = REPOSITORY.removeprefix("https://github.com/")
+    for notebook in NOTEBOOKS:
+        text = notebook.read_text()
+        assert f'REPO = \\"{REPOSITORY}\\"' in text, notebook.name
+        assert f"colab.research.google.com/github/{slug}/blob/main/notebooks/{notebook.name}" \
+            in text, notebook.name

@@ -1,0 +1,112 @@
+"""Build the Jupyter Book (< 2) of the tutorials from the executed notebooks, and check it.
+
+``book/`` holds the pages and table of contents; the data page is generated from the registry and
+the tutorial chapters are the notebooks as papermill executed them (``make tutorials``), so the
+book is built with execution off and shows exactly what ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+SOURCE = Path(__file__).resolve().parent.parent / "book"
+ERROR_MARKS = ("Traceback (most recent call last)", "output traceback", "output error")
+
+
+def data_page() -> str:
+    """The book's data chapter (Markdown), generated from the registry and the sample sets."""
+    from im2im_helpers import registry, samples
+
+    lines = ["# Data", "", "## Offline samples (no download)", "",
+             "| name | what |", "|---|---|"]
+    for name, loader in samples.SAMPLES.items():
+        lines.append(f"| `{name}` | {(loader.__doc__ or '').strip().splitlines()[0]} |")
+    lines += ["", "## The paper's datasets (`data_registry/`)", "",
+              "Fetched on first use with a published checksum, organised once into pairs, split "
+              "with the paper's policy (seeded, written to disk).", "",
+              "| name | task | paper | size | licence | split |", "|---|---|---|---|---|---|"]
+    for name, entry in registry.entries().items():
+        size = next((r[2] for r in registry.table() if r[0] == name), "?")
+        lines.append(f"| `{name}` | {entry.task} | {entry.paper_section} | {size} | "
+                     f"{entry.licence} | {entry.split.policy} |")
+    lines += ["", "`python -m im2im_helpers data info NAME` prints everything about a dataset: "
+              "URLs, hashes, raw layout and citation.", ""]
+    return "\n".join(lines)
+
+
+def toc_files(source: Path = SOURCE) -> list[str]:
+    """The files of the table of contents (without suffix), root first."""
+    toc = yaml.safe_load((source / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [c["file"] for c in part.get("chapters", [])]
+    return files
+
+
+def check(html: Path, source: Path = SOURCE) -> list[str]:
+    """Problems of a built book: a missing chapter page, a tutorial page without an image, a
+    page with an error output or a traceback."""
+    found = []
+    for name in toc_files(source):
+        page = html / f"{name}.html"
+        if not page.is_file():
+            found.append(f"{page}: missing (in _toc.yml as {name!r})")
+            continue
+        text = page.read_text(errors="replace")
+        if name.startswith("tutorials/") and "<img" not in text:
+            found.append(f"{page}: a tutorial page without any image")
+        marks = [m for m in ERROR_MARKS if m in text]
+        if marks:
+            found.append(f"{page}: contains {marks}")
+    return found
+
+
+def build(executed: Path, out: Path) -> Path:
+    """Build the book into ``out`` from notebooks executed into ``executed/NAME/NAME.ipynb``;
+    return the path of its index page. Raises ``RuntimeError`` listing what :func:`check` found.
+    """
+    src = out / "src"
+    if src.exists():
+        shutil.rmtree(src)
+    shutil.copytree(SOURCE, src)
+    (src / "data.md").write_text(data_page())
+    chapters = [n for n in toc_files(src) if n.startswith("tutorials/")]
+    (src / "tutorials").mkdir()
+    for name in chapters:
+        notebook = executed / Path(name).name / f"{Path(name).name}.ipynb"
+        if not notebook.is_file():
+            raise FileNotFoundError(f"{notebook}: not executed yet; run `make tutorials` first.")
+        shutil.copy(notebook, src / f"{name}.ipynb")
+    command = Path(sys.executable).parent / "jupyter-book"  # the one of this environment
+    done = subprocess.run([str(command), "build", str(src), "--path-output", str(out)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        log = done.stdout[-3000:] + done.stderr[-3000:]
+        raise RuntimeError(f"jupyter-book build failed:\n{log}")
+    html = out / "_build" / "html"
+    problems = check(html, src)
+    if problems:
+        raise RuntimeError("The built book has problems:\n  " + "\n  ".join(problems))
+    return html / "index.html"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m im2im_helpers.book --executed build/tutorials --out build/book``."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--executed", default="build/tutorials")
+    parser.add_argument("--out", default="build/book")
+    args = parser.parse_args(argv)
+    index = build(Path(args.executed), Path(args.out))
+    print(f"book: {index.resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

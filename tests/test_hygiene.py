@@ -64,7 +64,7 @@ def _run_setup_cell(monkeypatch, colab: bool) -> list[list[str]]:
 
     commands = []
     monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: commands.append(cmd))
-    if colab:
+    if colab:  # a fake google.colab (no Drive mount: MOUNT_DRIVE is False by default)
         output = types.SimpleNamespace(enable_custom_widget_manager=lambda: None)
         monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
         monkeypatch.setitem(sys.modules, "google.colab", types.SimpleNamespace(output=output))

@@ -19,7 +19,7 @@ NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 def test_notebook_runs_in_quick_mode(notebook, tmp_path):
     # In a fresh process, as `make tutorials` runs it: a kernel client inside the test process
     # could hang on state that earlier tests left behind (seen after Lightning runs).
-    done = subprocess.run([sys.executable, "-m", "im2im_helpers.tutorials", "--out",
+    done = subprocess.run([sys.executable, "-m", "im2im_helpers.tutorials", "--no-book", "--out",
                            str(tmp_path), str(notebook)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     folder = tmp_path / notebook.stem
@@ -65,7 +65,7 @@ def test_labelfree_tutorial_switches_to_the_papers_dataset(server, tmp_path):
     (tmp_path / "registry" / f"{entry.name}.yaml").write_text(yaml.safe_dump(asdict(entry)))
     env = {**os.environ, "IM2IM_REGISTRY": str(tmp_path / "registry"),
            "IM2IM_DATA": str(tmp_path / "cache")}
-    done = subprocess.run([sys.executable, "-m", "im2im_helpers.tutorials", "--out",
+    done = subprocess.run([sys.executable, "-m", "im2im_helpers.tutorials", "--no-book", "--out",
                            str(tmp_path / "out"), "-p", "DATASET", entry.name,
                            str(NOTEBOOKS_DIR / "01_labelfree_2d.ipynb")],
                           capture_output=True, text=True, env=env)

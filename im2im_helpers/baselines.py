@@ -82,3 +82,52 @@ class FilterRidge:
             raise RuntimeError("FilterRidge.predict called before fit().")
         a = (self._design(x) - self.mean_) / self.scale_
         return (a @ self.coef_ + self.intercept_).reshape(np.shape(x)).astype(np.float32)
+
+
+# --- restoration -------------------------------------------------------------------------------
+
+def gaussian_denoise(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing of each channel of ``(C, *spatial)`` (``sigma`` in pixels)."""
+    x = np.asarray(x, dtype=np.float32)
+    return ndi.gaussian_filter(x, [0] + [sigma] * (x.ndim - 1)).astype(np.float32)
+
+
+def nl_means(x: np.ndarray, h: float) -> np.ndarray:
+    """Non-local means (scikit-image) of each channel of ``(C, *spatial)``; ``h`` is the
+    filtering strength in intensity units."""
+    from skimage.restoration import denoise_nl_means
+
+    return np.stack([denoise_nl_means(c, h=h, patch_size=5, patch_distance=6, fast_mode=True)
+                     for c in np.asarray(x, dtype=np.float32)]).astype(np.float32)
+
+
+def gaussian_psf(sigma: float, dims: int = 2, size: int | None = None) -> np.ndarray:
+    """A normalised Gaussian point-spread function (odd ``size``, default ~6 sigma)."""
+    size = size or 2 * int(np.ceil(3 * sigma)) + 1
+    delta = np.zeros((size,) * dims, np.float32)
+    delta[(size // 2,) * dims] = 1
+    psf = ndi.gaussian_filter(delta, sigma)
+    return psf / psf.sum()
+
+
+def richardson_lucy(x: np.ndarray, psf: np.ndarray, iterations: int = 30) -> np.ndarray:
+    """Richardson–Lucy deconvolution (scikit-image) of each channel of ``(C, *spatial)`` with a
+    known ``psf``; negative values are set to 0 first (the method assumes counts)."""
+    from skimage.restoration import richardson_lucy as rl
+
+    return np.stack([rl(np.clip(c, 0, None), psf, num_iter=iterations, clip=False)
+                     for c in np.asarray(x, dtype=np.float32)]).astype(np.float32)
+
+
+def tune(method, noisy: Sequence[np.ndarray], clean: Sequence[np.ndarray],
+         values: Sequence[float]) -> tuple[float, dict[float, float]]:
+    """Pick the parameter of ``method(x, value)`` with the best mean PSNR on *training* pairs.
+
+    Returns the best value and the PSNR of every value tried (tune on training data only: the
+    test set must not choose the baseline's parameters).
+    """
+    from im2im_helpers.metrics import psnr
+
+    scores = {v: float(np.mean([psnr(method(x, v), y) for x, y in zip(noisy, clean)]))
+              for v in values}
+    return max(scores, key=scores.get), scores

@@ -32,9 +32,9 @@ def data_page() -> str:
               "Fetched on first use with a published checksum, organised once into pairs, split "
               "with the paper's policy (seeded, written to disk).", "",
               "| name | task | paper | size | licence | split |", "|---|---|---|---|---|---|"]
+    sizes = {row[0]: row[2] for row in registry.table()}
     for name, entry in registry.entries().items():
-        size = next((r[2] for r in registry.table() if r[0] == name), "?")
-        lines.append(f"| `{name}` | {entry.task} | {entry.paper_section} | {size} | "
+        lines.append(f"| `{name}` | {entry.task} | {entry.paper_section} | {sizes[name]} | "
                      f"{entry.licence} | {entry.split.policy} |")
     lines += ["", "`python -m im2im_helpers data info NAME` prints everything about a dataset: "
               "URLs, hashes, raw layout and citation.", ""]

@@ -7,13 +7,13 @@ description, so ``python -m im2im_helpers train config.yaml`` repeats a notebook
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from im2im_helpers import io
 from im2im_helpers.schema import SchemaError
 from im2im_helpers.schema import from_dict as schema_from_dict
 
@@ -133,11 +133,7 @@ def save(cfg: RunConfig, path: str | os.PathLike, overwrite: bool = False) -> Pa
         raise FileExistsError(f"{path}: already exists; pass overwrite=True to replace it.")
     text = "# im2im run configuration: python -m im2im_helpers train <this file> --out <folder>\n"
     text += yaml.safe_dump(cfg.to_dict(), sort_keys=False)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
+    return io.write_text(path, text)
 
 
 def from_objects(task, datamodule, train: dict) -> RunConfig:

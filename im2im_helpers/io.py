@@ -137,6 +137,18 @@ def as_tczyx(data: np.ndarray, dims: str) -> np.ndarray:
     return out
 
 
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (a temporary file renamed into place), creating the
+    folder; a reader never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return path
+
+
 def write_ome_tiff(
     path: str | os.PathLike,
     data: np.ndarray,

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 from skimage import metrics as skm
+
+from im2im_helpers import io
 
 
 def _pair(pred, target) -> tuple[np.ndarray, np.ndarray]:
@@ -125,9 +126,4 @@ def write_json(
     path = Path(path)
     record = {"tutorial": tutorial, "dataset": dataset, "simulated": simulated, "split": split,
               "quick": quick, "methods": {m: dict(v) for m, v in methods.items()}, **extra}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(record, f, indent=2)
-    os.replace(tmp, path)
-    return path
+    return io.write_text(path, json.dumps(record, indent=2))

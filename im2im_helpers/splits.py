@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from im2im_helpers import io
 from im2im_helpers.pairs import Pairs
 
 
@@ -46,14 +46,6 @@ def _counts(n: int, test: float, val: float) -> tuple[int, int]:
             "must remain for training. Lower `test`/`val` or add data."
         )
     return n_test, n_val
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def make_split(
@@ -115,7 +107,7 @@ def make_split(
             "test": order[n_train + n_val :] + fixed,
         }
         record = {"parameters": params, "names": names}
-        _atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+        io.write_text(path, json.dumps(record, indent=1) + "\n")
     return Split(
         pairs.subset(names["train"]),
         pairs.subset(names["val"]),

@@ -101,6 +101,45 @@ def nl_means(x: np.ndarray, h: float) -> np.ndarray:
                      for c in np.asarray(x, dtype=np.float32)]).astype(np.float32)
 
 
+def nl_means_relative(x: np.ndarray, factor: float) -> np.ndarray:
+    """Non-local means with ``h = factor x`` the noise level scikit-image estimates in ``x``:
+    one tuned ``factor`` then suits images of different brightness and noise."""
+    return nl_means(x, h=max(factor * noise_sigma(x), 1e-6))
+
+
+def noise_sigma(x: np.ndarray) -> float:
+    """Robust estimate of pixel noise: the median absolute deviation of differences between
+    horizontal neighbours, scaled to a Gaussian's sigma. (scikit-image's ``estimate_sigma``
+    needs PyWavelets, a dependency for this one number.)"""
+    d = np.diff(np.asarray(x, dtype=np.float64), axis=-1).ravel()
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2))
+
+
+#: Parameters tried when tuning the classical denoisers (Gaussian sigma in pixels; non-local
+#: means strength as a multiple of the estimated noise level).
+GAUSSIAN_SIGMAS = (0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0)
+NLM_FACTORS = (0.8, 1.2, 1.6, 2.0, 2.5, 3.0)
+
+
+def fit_denoisers(noisy: Sequence[np.ndarray], clean: Sequence[np.ndarray],
+                  sigmas: Sequence[float] = GAUSSIAN_SIGMAS,
+                  factors: Sequence[float] = NLM_FACTORS,
+                  methods: Sequence[str] = ("gaussian", "nl_means")) -> dict[str, dict]:
+    """Tune a Gaussian filter and non-local means on *training* pairs (best mean PSNR).
+
+    Returns ``{"gaussian": {"apply": f, "value": sigma, "scores": ...}, "nl_means": {...}}``
+    (the ``methods`` asked for), where ``f(x)`` denoises one image with the chosen parameter.
+    """
+    chosen = {}
+    candidates = {"gaussian": (gaussian_denoise, sigmas), "nl_means": (nl_means_relative, factors)}
+    for name in methods:
+        method, values = candidates[name]
+        best, scores = tune(method, noisy, clean, values)
+        chosen[name] = {"apply": lambda x, m=method, v=best: m(x, v), "value": best,
+                        "scores": scores}
+    return chosen
+
+
 def gaussian_psf(sigma: float, dims: int = 2, size: int | None = None) -> np.ndarray:
     """A normalised Gaussian point-spread function (odd ``size``, default ~6 sigma)."""
     size = size or 2 * int(np.ceil(3 * sigma)) + 1
@@ -120,14 +159,35 @@ def richardson_lucy(x: np.ndarray, psf: np.ndarray, iterations: int = 30) -> np.
 
 
 def tune(method, noisy: Sequence[np.ndarray], clean: Sequence[np.ndarray],
-         values: Sequence[float]) -> tuple[float, dict[float, float]]:
-    """Pick the parameter of ``method(x, value)`` with the best mean PSNR on *training* pairs.
+         values: Sequence, metric: str = "psnr") -> tuple[float, dict]:
+    """Pick the parameter of ``method(x, value)`` with the best mean ``metric`` (``"psnr"`` or
+    ``"ssim"``) on *training* pairs.
 
-    Returns the best value and the PSNR of every value tried (tune on training data only: the
+    Returns the best value and the score of every value tried (tune on training data only: the
     test set must not choose the baseline's parameters).
     """
-    from im2im_helpers.metrics import psnr
+    from im2im_helpers.metrics import METRICS
 
-    scores = {v: float(np.mean([psnr(method(x, v), y) for x, y in zip(noisy, clean)]))
+    score = METRICS[metric]
+    scores = {v: float(np.mean([score(method(x, v), y) for x, y in zip(noisy, clean)]))
               for v in values}
     return max(scores, key=scores.get), scores
+
+
+def fit_deconvolution(blurred: Sequence[np.ndarray], sharp: Sequence[np.ndarray],
+                      psf_sigmas: Sequence[float], iterations: Sequence[int] = (5, 10, 20, 40, 80),
+                      metric: str = "psnr") -> dict:
+    """Richardson–Lucy with a Gaussian PSF, its width and iteration count tuned on *training*
+    pairs (give one ``psf_sigmas`` value when the PSF is known).
+
+    Too few iterations leave the blur, too many amplify noise: the count is a regulariser.
+    Returns ``{"apply": f, "value": (sigma, iterations), "scores": {(sigma, n): score}}``.
+    """
+    values = [(float(s), int(n)) for s in psf_sigmas for n in iterations]
+    dims = np.asarray(blurred[0]).ndim - 1
+
+    def deconvolve(x: np.ndarray, value: tuple[float, int]) -> np.ndarray:
+        return richardson_lucy(x, gaussian_psf(value[0], dims), value[1])
+
+    best, scores = tune(deconvolve, blurred, sharp, values, metric)
+    return {"apply": lambda x: deconvolve(x, best), "value": best, "scores": scores}

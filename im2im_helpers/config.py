@@ -6,6 +6,7 @@ description, so ``python -m im2im_helpers train config.yaml`` repeats a notebook
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,8 +26,8 @@ ConfigError = SchemaError
 class SplitConfig:
     """How pairs are divided (see :func:`im2im_helpers.data.split`)."""
 
-    test: float = 0.2
-    val: float = 0.1
+    test: float | list = 0.2  # a fraction, a count, or the names of the test pairs
+    val: float | list = 0.1
     seed: int = 0
     shuffle: bool = True
     file: str | None = None
@@ -59,6 +60,7 @@ class TaskConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     scheduler: str | None = None
+    options: dict = field(default_factory=dict)  # task-specific, e.g. Noise2Void's mask_fraction
 
 
 @dataclass
@@ -111,6 +113,12 @@ def from_dict(values: dict, origin: str = "<config>") -> RunConfig:
         raise ConfigError(f"{origin}: model: {err}") from err
     if cfg.task.kind not in TASKS:
         raise ConfigError(f"{origin}: task.kind={cfg.task.kind!r}; choose one of {sorted(TASKS)}.")
+    standard = {"self", "model", "loss", "lr", "weight_decay", "scheduler"}
+    allowed = set(inspect.signature(TASKS[cfg.task.kind].__init__).parameters) - standard
+    unknown = set(cfg.task.options) - allowed
+    if unknown:
+        raise ConfigError(f"{origin}: task.options: {cfg.task.kind!r} has no option "
+                          f"{sorted(unknown)}; its options are {sorted(allowed)}.")
     return cfg
 
 
@@ -168,5 +176,5 @@ def build(cfg: RunConfig):
                       d.num_workers, d.seed)
     t = cfg.task
     task = TASKS[t.kind](cfg.model, loss=t.loss, lr=t.lr, weight_decay=t.weight_decay,
-                         scheduler=t.scheduler)
+                         scheduler=t.scheduler, **t.options)
     return task, dm

@@ -13,7 +13,15 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from im2im_helpers import registry
-from im2im_helpers.pairs import Pair, PairError, Pairs, load_folder, normalize, percentile_normalize
+from im2im_helpers.pairs import (
+    Pair,
+    PairError,
+    Pairs,
+    load_folder,
+    normalize,
+    percentile_normalize,
+    write_folder,
+)
 from im2im_helpers.patches import PatchDataModule
 from im2im_helpers.registry import cache_dir
 from im2im_helpers.samples import SAMPLES
@@ -21,7 +29,7 @@ from im2im_helpers.splits import Split, SplitError, make_split
 
 __all__ = [
     "Pair", "PairError", "Pairs", "PatchDataModule", "Split", "SplitError", "cache_dir", "load",
-    "patches", "percentile_normalize", "split",
+    "patches", "percentile_normalize", "split", "write_folder",
 ]
 
 
@@ -93,8 +101,8 @@ def default_split_path(pairs: Pairs, seed: int) -> Path:
 
 def split(
     pairs: Pairs,
-    test: float | None = None,
-    val: float | None = None,
+    test: float | list[str] | None = None,
+    val: float | list[str] | None = None,
     seed: int = 0,
     shuffle: bool = True,
     path: str | os.PathLike | None = None,
@@ -102,7 +110,8 @@ def split(
     """Seeded train/val/test split, written to ``path`` and reused from it (see
     :func:`im2im_helpers.splits.make_split`).
 
-    ``test``/``val`` default to a registry dataset's split policy (the paper's), else 0.2/0.1.
+    ``test``/``val`` are fractions, counts or lists of pair names; they default to a registry
+    dataset's split policy (the paper's), else 0.2/0.1.
     A dataset with its own split (names ``test/...``) keeps it: ``test`` is then ignored.
     """
     policy = pairs.config.get("split_policy", {})

@@ -149,6 +149,19 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
+def _storable(data: np.ndarray, path: Path) -> np.ndarray:
+    """OME-TIFF has no 64-bit integer pixel type: label images from scikit-image (int64) are
+    stored as 32-bit integers when their values fit, losslessly; otherwise it is an error."""
+    if data.dtype.kind not in "iu" or data.dtype.itemsize < 8:
+        return data
+    if data.size and (data.min() < 0 or data.max() > np.iinfo(np.uint32).max):
+        raise ImageWriteError(
+            f"{path}: {data.dtype} values from {data.min()} to {data.max()} do not fit the 32-bit "
+            "integers OME-TIFF can store; relabel (e.g. skimage.segmentation.relabel_sequential)."
+        )
+    return data.astype(np.uint32)
+
+
 def write_ome_tiff(
     path: str | os.PathLike,
     data: np.ndarray,
@@ -187,7 +200,7 @@ def write_ome_tiff(
         )
     if not path.parent.is_dir():
         raise ImageWriteError(f"{path}: folder {path.parent} does not exist; create it first.")
-    full = as_tczyx(np.asarray(data), dims)
+    full = _storable(as_tczyx(np.asarray(data), dims), path)
     _, _, writer, pps_cls = _backend()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".ome.tiff", dir=path.parent)
     os.close(fd)

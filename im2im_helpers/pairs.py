@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable
@@ -155,6 +156,11 @@ def find_pair_files(folder: str | os.PathLike) -> list[dict[str, Path]]:
 def load_folder(folder: str | os.PathLike, dims: int | None = None) -> Pairs:
     """Read every pair in ``folder`` (see :func:`find_pair_files`), checking shapes and values."""
     pairs = Pairs(config={"source": {"folder": str(Path(folder).resolve())}})
+    made = Path(folder) / "pairs.json"  # written by write_folder: how the pairs were made
+    if made.is_file():
+        record = json.loads(made.read_text())
+        pairs.simulated = bool(record.get("simulated"))
+        pairs.config["made"] = record.get("config", {})
     for files in find_pair_files(folder):
         im = io.read(files["IM"])
         dims = dims or (3 if im.data.shape[2] > 1 else 2)
@@ -214,3 +220,37 @@ def normalize(
         pairs.simulated,
     )
     return out
+
+
+def write_folder(pairs: Pairs, folder: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write pairs as ``NAME_IM.ome.tiff`` / ``NAME_GT.ome.tiff`` (and ``NAME_CM``) files that
+    :func:`load_folder` reads back, plus ``pairs.json`` saying how they were made.
+
+    Simulated pairs saved this way become a dataset like any other: a run configuration can
+    name the folder and ``python -m im2im_helpers train`` repeats the run. An existing,
+    non-empty folder is an error unless ``overwrite=True`` (its files are then replaced);
+    a folder that already holds exactly these pairs is left as it is.
+    """
+    folder = Path(folder)
+    record = {"names": pairs.names, "simulated": pairs.simulated, "config": pairs.config}
+    text = json.dumps(record, indent=1, default=str) + "\n"
+    made = folder / "pairs.json"
+    if made.is_file() and made.read_text() == text and not overwrite:
+        return folder  # the same pairs, made the same way, are already there
+    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+        raise FileExistsError(f"{folder}: already holds other files and was left untouched; "
+                              "pass overwrite=True to replace them, or choose another folder.")
+    folder.mkdir(parents=True, exist_ok=True)
+    made.unlink(missing_ok=True)
+    for old in find_pair_files(folder) if _images_in(folder) else []:  # overwrite: no stale pair
+        for role in ("IM", "GT", "CM"):
+            if role in old:
+                old[role].unlink()
+    for p in pairs:
+        dims = "CYX" if p.dims == 2 else "CZYX"
+        arrays = {"IM": p.input, "GT": p.target, **({"CM": p.cost} if p.cost is not None else {})}
+        for role, arr in arrays.items():
+            io.write_ome_tiff(folder / f"{p.name}_{role}.ome.tiff", arr, dims, p.pixel_sizes,
+                              overwrite=True)
+    io.write_text(made, text)  # last: a folder with pairs.json is complete
+    return folder

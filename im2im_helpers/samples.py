@@ -6,6 +6,8 @@ import importlib.resources
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from im2im_helpers import io
 from im2im_helpers.pairs import Pair, Pairs, check_finite
 
@@ -97,6 +99,54 @@ def stardist_nuclei_3d() -> Pairs:
     return _single("stardist-nuclei-3d", "img3d.tif", "mask3d.tif", 3)
 
 
+def fluorescent_nuclei_2d() -> Pairs:
+    """Clean 2D fluorescent nuclei for restoration (real data): the 10 Hoechst frames of
+    ``ndev-sampledata`` (``ndev-t00`` ... ``ndev-t09``) and ``stardist``'s 2D nuclei cut into a
+    left and a right half (``stardist-left``, ``stardist-right``), so one image can train and
+    test. Input and target are both the clean image, percentile-normalised (1, 99.8) and clipped
+    to [0, 1]: add noise with :mod:`im2im_helpers.simulate`."""
+    from im2im_helpers.pairs import percentile_normalize
+
+    path, img = _ndev_scratch_assay()
+    planes = {f"ndev-t{t:02d}": img.data[t, 0:1, 0] for t in range(img.data.shape[0])}
+    nuclei = _single("stardist-nuclei-2d", "img2d.tif", "mask2d.tif", 2)[0].input
+    half = nuclei.shape[-1] // 2
+    planes.update({"stardist-left": nuclei[..., :half], "stardist-right": nuclei[..., half:]})
+    pairs = Pairs(config={"source": {"sample": "fluorescent-nuclei-2d"}}, simulated=False)
+    for name, plane in planes.items():
+        clean = percentile_normalize(plane.astype("float32"), 1, 99.8).clip(0, 1)
+        sizes = img.pixel_sizes if name.startswith("ndev") else (None, None, None)
+        pairs.append(Pair(name, clean, clean.copy(), None, sizes, {"image": name}))
+    return pairs
+
+
+#: Rows of ``ndev-sampledata``'s neuron image: training above, validation, testing below.
+NEURON_ROWS = {"train": (0, 270), "val": (270, 334), "test": (334, None)}
+
+
+def neuron_sharp_2d() -> Pairs:
+    """Sharp 2D images of fine structure for resolution tutorials (real data): the phalloidin
+    (AF488, actin filaments and filopodia) and AF568 channels of ``ndev-sampledata``'s neuron,
+    cut by rows (:data:`NEURON_ROWS`): ``af568-train``, ``phalloidin-train``, ``phalloidin-val``,
+    ``phalloidin-test``. Percentile-normalised (1, 99.8) per channel, clipped to [0, 1]; input
+    and target are both the sharp image: blur it with :func:`im2im_helpers.simulate.confocal_like`.
+    """
+    from im2im_helpers.pairs import percentile_normalize
+
+    path = package_file("ndev_sampledata", "samples/neuron-4Ch.tiff")
+    img = io.read(path)
+    pairs = Pairs(config={"source": {"sample": "neuron-sharp-2d"}}, simulated=False)
+    regions = [("af568", 1, "train"), ("phalloidin", 2, "train"), ("phalloidin", 2, "val"),
+               ("phalloidin", 2, "test")]
+    for stain, channel, part in regions:
+        plane = percentile_normalize(img.data[0, channel : channel + 1, 0], 1, 99.8).clip(0, 1)
+        start, stop = NEURON_ROWS[part]
+        crop = np.ascontiguousarray(plane[:, start:stop])
+        pairs.append(Pair(f"{stain}-{part}", crop, crop.copy(), None, img.pixel_sizes,
+                          {"file": str(path), "channel": channel, "rows": [start, stop]}))
+    return pairs
+
+
 #: Offline sample sets by name -> function returning :class:`Pairs`.
 SAMPLES: dict[str, Callable[[], Pairs]] = {
     "ndev-labelfree": ndev_labelfree,
@@ -105,6 +155,8 @@ SAMPLES: dict[str, Callable[[], Pairs]] = {
     "ndev-cytoplasm": ndev_cytoplasm,
     "stardist-nuclei-2d": stardist_nuclei_2d,
     "stardist-nuclei-3d": stardist_nuclei_3d,
+    "fluorescent-nuclei-2d": fluorescent_nuclei_2d,
+    "neuron-sharp-2d": neuron_sharp_2d,
 }
 
 #: Single real images without ground truth: name -> (package, file inside it, extra).

@@ -51,8 +51,8 @@ def _counts(n: int, test: float, val: float) -> tuple[int, int]:
 def make_split(
     pairs: Pairs,
     path: str | os.PathLike,
-    test: float = 0.2,
-    val: float = 0.1,
+    test: float | list[str] = 0.2,
+    val: float | list[str] = 0.1,
     seed: int = 0,
     shuffle: bool = True,
     fixed_test: list[str] | None = None,
@@ -67,8 +67,9 @@ def make_split(
         The pairs to divide.
     path : path-like
         Split file to write, or to reuse when it exists.
-    test, val : float
-        Fractions (< 1) or counts (>= 1) of pairs to hold out for testing and validation.
+    test, val : float or list of str
+        Fractions (< 1) or counts (>= 1) of pairs to hold out for testing and validation, or
+        the names of the pairs that form that set (e.g. one half of an image, a later frame).
     seed : int
         Seed of the shuffle.
     shuffle : bool
@@ -95,15 +96,24 @@ def make_split(
                 "changed since the split was written: delete the file to re-split."
             )
     else:
-        fixed = list(fixed_test or [])
-        order = [n for n in pairs.names if n not in set(fixed)]
-        n_test, n_val = _counts(len(order) + len(fixed), 0 if fixed_test else test, val)
+        fixed = list(fixed_test or []) + (list(test) if isinstance(test, list) else [])
+        fixed_val = list(val) if isinstance(val, list) else []
+        unknown = [n for n in fixed + fixed_val if n not in pairs.names]
+        if unknown or set(fixed) & set(fixed_val):
+            raise SplitError(f"test={fixed}, val={fixed_val}: names {unknown} are not among the "
+                             f"pairs {pairs.names}, or a pair is in both sets.")
+        order = [n for n in pairs.names if n not in set(fixed + fixed_val)]
+        n_test, n_val = _counts(len(order) + len(fixed) + len(fixed_val),
+                                0 if fixed else test, 0 if fixed_val else val)
         if shuffle:
             order = [order[i] for i in np.random.default_rng(seed).permutation(len(order))]
         n_train = len(order) - n_test - n_val
+        if n_train < 1:
+            raise SplitError(f"No pair left for training after holding out test and validation "
+                             f"pairs from {pairs.names}: hold out fewer, or add data.")
         names = {
             "train": order[:n_train],
-            "val": order[n_train : n_train + n_val],
+            "val": order[n_train : n_train + n_val] + fixed_val,
             "test": order[n_train + n_val :] + fixed,
         }
         record = {"parameters": params, "names": names}

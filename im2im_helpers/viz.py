@@ -163,3 +163,82 @@ def browse(stacks: Mapping[str, np.ndarray], axis_name: str = "t",
     picture = ipywidgets.Image(value=png(index), format="png")
     slider.observe(lambda change: setattr(picture, "value", png(change["new"])), names="value")
     return ipywidgets.VBox([slider, picture])
+
+
+def line_profiles(
+    images: Mapping[str, np.ndarray],
+    start: tuple[float, float],
+    end: tuple[float, float],
+    width: int = 1,
+    path: str | os.PathLike | None = None,
+    background: str | None = None,
+    pixel_size: float | None = None,
+) -> plt.Figure:
+    """Intensity along a line through each image, on one plot, with the line drawn on an image.
+
+    What a gain in resolution looks like: thin structures that merge into one bump in a blurred
+    image show as separate, narrower peaks in a sharper one.
+
+    Parameters
+    ----------
+    images : mapping
+        Name -> 2D image (a leading channel axis is dropped); same shape.
+    start, end : (row, column)
+        End points of the line, in pixels.
+    width : int
+        Pixels averaged across the line.
+    background : str, optional
+        Which image shows the line (default: the last).
+    pixel_size : float, optional
+        Micrometres per pixel, for the distance axis.
+    """
+    from skimage.measure import profile_line
+
+    planes = {k: _plane(v) for k, v in images.items()}
+    shown = planes[background or list(planes)[-1]]
+    fig, (ax_img, ax_plot) = plt.subplots(1, 2, figsize=(11, 4),
+                                          gridspec_kw={"width_ratios": [1, 1.6]})
+    ax_img.imshow(shown, cmap="magma", vmin=np.percentile(shown, 1),
+                  vmax=np.percentile(shown, 99.8))
+    ax_img.plot([start[1], end[1]], [start[0], end[0]], color="cyan", lw=1.5)
+    ax_img.set_title(background or list(planes)[-1], fontsize=10)
+    ax_img.axis("off")
+    for name, plane in planes.items():
+        values = profile_line(plane, start, end, linewidth=width, mode="reflect", order=1)
+        distance = np.arange(len(values)) * (pixel_size or 1.0)
+        ax_plot.plot(distance, values, label=name, lw=1.5)
+    ax_plot.set_xlabel("distance along the line (µm)" if pixel_size else "distance (pixels)")
+    ax_plot.set_ylabel("intensity")
+    ax_plot.legend(fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)
+    return fig
+
+
+def sweep(
+    results: Mapping[str, Mapping[float, float]],
+    xlabel: str,
+    ylabel: str,
+    path: str | os.PathLike | None = None,
+    logx: bool = True,
+    title: str | None = None,
+) -> plt.Figure:
+    """One line per method of a metric over a parameter (e.g. PSNR over photon counts).
+
+    ``results`` maps a method to ``{parameter value: metric value}``.
+    """
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, values in results.items():
+        xs = sorted(values)
+        ax.plot(xs, [values[x] for x in xs], marker="o", label=name)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    _save(fig, path)
+    return fig

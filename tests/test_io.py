@@ -69,3 +69,13 @@ def test_rgb_files_give_three_channels(tmp_path):
         img = io.read(tmp_path / name)
         assert img.data.shape == (1, 3, 1, 20, 30)
         np.testing.assert_array_equal(img.data[0, :, 0], np.moveaxis(rgb, -1, 0))
+
+
+def test_int64_label_images_are_stored_losslessly(tmp_path):
+    labels = np.zeros((20, 30), np.int64)  # what skimage.measure.label returns
+    labels[2:5, 3:9], labels[10:15, 20:28] = 1, 70000
+    path = io.write_ome_tiff(tmp_path / "labels.ome.tiff", labels, "YX")
+    back = io.read(path).data[0, 0, 0]
+    assert back.dtype.kind in "iu" and np.array_equal(back, labels)
+    with pytest.raises(io.ImageWriteError, match="relabel"):
+        io.write_ome_tiff(tmp_path / "bad.ome.tiff", labels - 1, "YX")

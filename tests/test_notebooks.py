@@ -34,6 +34,23 @@ def test_notebook_runs_in_quick_mode(notebook, tmp_path):
         pred = io.read(folder / "predictions" / "test_frames_pred.ome.tiff")
         assert pred.data.shape[0] == len(record["test_frames"])
         assert pred.pixel_sizes[2] == pytest.approx(0.619)
+    if notebook.stem == "02_denoising":
+        methods = record["methods"]
+        for trained in ("supervised", "noise2void"):  # both learned something real
+            assert record["train_loss"][trained]["last"] < record["train_loss"][trained]["first"]
+            assert methods[trained]["psnr"] > methods["noisy"]["psnr"] + 1
+        assert methods["noisy"]["psnr"] < methods["gaussian"]["psnr"]
+        assert record["methods_3d"]["supervised"]["psnr"] > record["methods_3d"]["noisy"]["psnr"]
+        saved = io.read(folder / "predictions" / "stardist-right_denoised.ome.tiff")
+        assert saved.data.shape == (1, 1, 1, 512, 256)
+    if notebook.stem == "03_modality_transfer":
+        methods = record["methods"]
+        assert record["train_loss_last"] < record["train_loss_first"]
+        assert methods["unet"]["ssim"] > methods["input"]["ssim"]
+        assert methods["unet"]["pearson"] > methods["input"]["pearson"]
+        saved = io.read(folder / "predictions" / "phalloidin-test_pred.ome.tiff")
+        assert saved.data.shape == (1, 1, 1, 289, 502)
+        assert saved.pixel_sizes[2] == pytest.approx(0.1241)
 
 
 @pytest.mark.notebook

@@ -1,5 +1,5 @@
-"""Lightning modules: what is learned, with which loss. ``Supervised`` covers regression
-(label-free prediction, restoration) and semantic segmentation."""
+"""``Supervised``: learn input -> target from pairs; regression (label-free prediction,
+restoration) and semantic segmentation."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ class Supervised(L.LightningModule):
     def config(self) -> dict:
         """The task's parameters (as saved in a run's ``config.yaml``)."""
         return {"kind": "supervised", "loss": self.loss, "lr": self.lr,
-                "weight_decay": self.weight_decay, "scheduler": self.scheduler}
+                "weight_decay": self.weight_decay, "scheduler": self.scheduler, "options": {}}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -113,7 +113,3 @@ class Supervised(L.LightningModule):
         epochs = max(1, self.trainer.max_epochs or 1)
         cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": cosine, "interval": "epoch"}}
-
-
-#: Task names used in YAML configs, mapped to their classes.
-TASKS: dict[str, type[L.LightningModule]] = {"supervised": Supervised}

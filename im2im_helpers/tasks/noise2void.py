@@ -1,0 +1,164 @@
+"""``Noise2Void``: self-supervised denoising from noisy images alone (Krull et al., CVPR 2019).
+
+A few pixels of every training patch are hidden behind a *blind spot*: each is replaced by the
+value of a random neighbour, and the network is asked to predict the hidden original value from
+its surroundings. Pixel noise that is independent from pixel to pixel cannot be predicted from
+the neighbours, the signal can, so the network learns the signal. The loss is computed on the
+hidden pixels only.
+
+Written here rather than taken from ``n2v``/``careamics``: those bring their own training loops
+and data pipelines, while the masking itself is a few lines on top of :class:`Supervised`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from im2im_helpers.tasks.supervised import Supervised
+
+
+def _offsets(radius: int, dims: int) -> torch.Tensor:
+    """Every non-zero offset in a ``(2 radius + 1)^dims`` window, shape ``(n, dims)``."""
+    window = range(-radius, radius + 1)
+    return torch.tensor([o for o in itertools.product(window, repeat=dims) if any(o)])
+
+
+def blind_spot(
+    x: torch.Tensor,
+    fraction: float = 0.01,
+    radius: int = 2,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hide a random ``fraction`` of the pixels of each image behind a blind spot.
+
+    Every hidden pixel gets the value of a random other pixel within ``radius`` (per spatial
+    axis) that is *not* hidden itself, taken from the original image; so the original value of
+    a hidden pixel appears nowhere in the returned input. All channels of a pixel are hidden
+    together.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``(B, C, Y, X)`` or ``(B, C, Z, Y, X)``; every spatial size must exceed ``2 * radius``.
+    fraction : float
+        Share of pixels hidden per image (at least one pixel).
+    radius : int
+        Neighbourhood from which replacement values are drawn.
+    generator : torch.Generator, optional
+        CPU random generator (seeded runs).
+
+    Returns
+    -------
+    masked : torch.Tensor
+        ``x`` with the hidden pixels replaced.
+    mask : torch.Tensor
+        Boolean ``(B, 1, *spatial)``, true at hidden pixels.
+    """
+    b, c, *spatial = x.shape
+    if any(s <= 2 * radius for s in spatial):
+        raise ValueError(f"blind_spot: patch {tuple(spatial)} too small for radius {radius}; "
+                         f"every spatial size must exceed {2 * radius}.")
+    if not 0 < fraction <= 0.2:
+        raise ValueError(f"blind_spot: fraction={fraction} must be in (0, 0.2]: with more hidden "
+                         "pixels too few visible neighbours remain to copy from.")
+    n = int(torch.tensor(spatial).prod())
+    k = max(1, round(fraction * n))
+    positions = torch.rand(b, n, generator=generator).topk(k, dim=1).indices  # (B, k), distinct
+    hidden = torch.zeros(b, n, dtype=torch.bool)
+    hidden.scatter_(1, positions, True)
+    size = torch.tensor(spatial)
+    strides = torch.tensor([int(size[i + 1:].prod()) for i in range(len(spatial))])
+    coords = (positions[..., None] // strides) % size  # (B, k, dims)
+    offsets = _offsets(radius, len(spatial))
+    sources = torch.empty_like(positions)
+    todo = torch.ones_like(positions, dtype=torch.bool)
+    for _ in range(100):  # redraw the few neighbours that are hidden themselves
+        pick = offsets[torch.randint(len(offsets), positions.shape, generator=generator)]
+        cand = coords + pick
+        outside = (cand < 0) | (cand >= size)
+        cand = torch.where(outside, coords - pick, cand)  # mirror the offset at a border
+        flat = (cand * strides).sum(-1)
+        sources = torch.where(todo, flat, sources)
+        todo = hidden.gather(1, sources)
+        if not todo.any():
+            break
+    else:
+        raise RuntimeError("blind_spot: could not find visible neighbours; lower `fraction`.")
+    flat_x = x.reshape(b, c, n)
+    index = positions[:, None, :].expand(b, c, k).to(x.device)
+    values = flat_x.gather(2, sources[:, None, :].expand(b, c, k).to(x.device))
+    masked = flat_x.scatter(2, index, values).reshape(x.shape)
+    return masked, hidden.reshape(b, 1, *spatial).to(x.device)
+
+
+def masked_loss(pred: torch.Tensor, original: torch.Tensor, mask: torch.Tensor,
+                kind: str = "mse") -> torch.Tensor:
+    """Mean squared (``"mse"``) or absolute (``"l1"``) error on the ``mask`` pixels only."""
+    diff = (pred - original)[mask.expand_as(pred)]
+    return diff.pow(2).mean() if kind == "mse" else diff.abs().mean()
+
+
+class Noise2Void(Supervised):
+    """Self-supervised denoising: learns from the *inputs* only (targets are ignored).
+
+    Parameters
+    ----------
+    model : torch.nn.Module or dict
+        A network from :func:`im2im_helpers.models.build` (or the dict that builds one).
+    loss : {"mse", "l1"}
+        Error on the hidden pixels.
+    lr, weight_decay, scheduler
+        As for :class:`Supervised`.
+    mask_fraction : float
+        Share of pixels of each patch hidden per step. The original method hides about 0.2 %;
+        more pixels give more training signal per step, at the risk of hiding structure.
+    radius : int
+        Replacement values come from within this many pixels.
+    seed : int
+        Seed of the masking.
+
+    Notes
+    -----
+    Prediction needs no masking: :func:`im2im_helpers.predict.image` applies the network to the
+    noisy image as it is. The method assumes noise that is independent between pixels; noise
+    correlated along rows or columns (some cameras) is learned as signal.
+    """
+
+    def __init__(self, model: nn.Module | Mapping, loss: str = "mse", lr: float = 1e-3,
+                 weight_decay: float = 0.0, scheduler: str | None = None,
+                 mask_fraction: float = 0.01, radius: int = 2, seed: int = 0):
+        if loss not in ("mse", "l1"):
+            raise ValueError(f"loss={loss!r}: Noise2Void regresses intensities; use 'mse' or 'l1'.")
+        super().__init__(model, loss, lr, weight_decay, scheduler)
+        self.mask_fraction, self.radius, self.seed = mask_fraction, radius, seed
+        self.generator = torch.Generator().manual_seed(seed)
+
+    @property
+    def config(self) -> dict:
+        return {**super().config, "kind": "noise2void",
+                "options": {"mask_fraction": self.mask_fraction, "radius": self.radius,
+                            "seed": self.seed}}
+
+    def blind_spot_loss(self, x: torch.Tensor) -> torch.Tensor:
+        """Hide pixels of ``x``, predict them, and return the error on the hidden pixels."""
+        masked, mask = blind_spot(x, self.mask_fraction, self.radius, self.generator)
+        return masked_loss(self(masked), x, mask, self.loss)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self.blind_spot_loss(batch["input"])
+        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True,
+                 batch_size=batch["input"].shape[0])
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        # A fixed generator per validation pass: every epoch hides the same pixels.
+        state = self.generator.get_state()
+        self.generator.manual_seed(self.seed + 1 + batch_idx)
+        loss = self.blind_spot_loss(batch["input"])
+        self.generator.set_state(state)
+        self.log("val_loss", loss, on_epoch=True, prog_bar=True, batch_size=batch["input"].shape[0])
+        return loss

@@ -175,7 +175,8 @@ def tune(method, noisy: Sequence[np.ndarray], clean: Sequence[np.ndarray],
 
 
 def fit_deconvolution(blurred: Sequence[np.ndarray], sharp: Sequence[np.ndarray],
-                      psf_sigmas: Sequence[float], iterations: Sequence[int] = (5, 10, 20, 40, 80),
+                      psf_sigmas: Sequence[float],
+                      iterations: Sequence[int] = (1, 2, 3, 5, 10, 20, 40),
                       metric: str = "psnr") -> dict:
     """Richardson–Lucy with a Gaussian PSF, its width and iteration count tuned on *training*
     pairs (give one ``psf_sigmas`` value when the PSF is known).

@@ -120,30 +120,36 @@ def fluorescent_nuclei_2d() -> Pairs:
     return pairs
 
 
-#: Rows of ``ndev-sampledata``'s neuron image: training above, validation, testing below.
-NEURON_ROWS = {"train": (0, 270), "val": (270, 334), "test": (334, None)}
+#: Regions ``(rows, columns)`` of ``ndev-sampledata``'s neuron image (623 x 502): the right
+#: half tests (edge of the cell body, two growth cones); of the left half, the top 200 rows
+#: validate and the rest trains (with the whole left half of the AF568 channel).
+NEURON_REGIONS = {"af568-train": ((0, None), (0, 251)),
+                  "phalloidin-train": ((200, None), (0, 251)),
+                  "phalloidin-val": ((0, 200), (0, 251)),
+                  "phalloidin-test": ((0, None), (251, None))}
 
 
 def neuron_sharp_2d() -> Pairs:
     """Sharp 2D images of fine structure for resolution tutorials (real data): the phalloidin
-    (AF488, actin filaments and filopodia) and AF568 channels of ``ndev-sampledata``'s neuron,
-    cut by rows (:data:`NEURON_ROWS`): ``af568-train``, ``phalloidin-train``, ``phalloidin-val``,
-    ``phalloidin-test``. Percentile-normalised (1, 99.8) per channel, clipped to [0, 1]; input
-    and target are both the sharp image: blur it with :func:`im2im_helpers.simulate.confocal_like`.
+    (AF488: actin filaments, filopodia) and AF568 channels of ``ndev-sampledata``'s neuron, cut
+    into regions (:data:`NEURON_REGIONS`): ``af568-train``, ``phalloidin-train``,
+    ``phalloidin-val``, ``phalloidin-test``. Percentile-normalised (1, 99.8) per channel and
+    clipped to [0, 1]; input and target are both the sharp image: blur it with
+    :func:`im2im_helpers.simulate.confocal_like`.
     """
     from im2im_helpers.pairs import percentile_normalize
 
     path = package_file("ndev_sampledata", "samples/neuron-4Ch.tiff")
     img = io.read(path)
     pairs = Pairs(config={"source": {"sample": "neuron-sharp-2d"}}, simulated=False)
-    regions = [("af568", 1, "train"), ("phalloidin", 2, "train"), ("phalloidin", 2, "val"),
-               ("phalloidin", 2, "test")]
-    for stain, channel, part in regions:
+    for name, region in NEURON_REGIONS.items():
+        channel = 1 if name.startswith("af568") else 2
         plane = percentile_normalize(img.data[0, channel : channel + 1, 0], 1, 99.8).clip(0, 1)
-        start, stop = NEURON_ROWS[part]
-        crop = np.ascontiguousarray(plane[:, start:stop])
-        pairs.append(Pair(f"{stain}-{part}", crop, crop.copy(), None, img.pixel_sizes,
-                          {"file": str(path), "channel": channel, "rows": [start, stop]}))
+        rows, cols = (slice(*r) for r in region)
+        crop = np.ascontiguousarray(plane[:, rows, cols])
+        pairs.append(Pair(name, crop, crop.copy(), None, img.pixel_sizes,
+                          {"file": str(path), "channel": channel,
+                           "region": [list(r) for r in region]}))
     return pairs
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import functools
 import http.server
+import io as stdio
+import tarfile
 import threading
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +28,24 @@ def smooth_pair(rng: np.random.Generator, shape=(48, 64)) -> tuple[np.ndarray, n
 
     x = ndi.gaussian_filter(x, 2) * 10
     return x.astype(np.float32), (2 * x + 1).astype(np.float32)
+
+
+def zip_bytes(files: dict[str, bytes]) -> bytes:
+    buffer = stdio.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for name, content in files.items():
+            z.writestr(name, content)
+    return buffer.getvalue()
+
+
+def tar_gz_bytes(files: dict[str, bytes]) -> bytes:
+    buffer = stdio.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as t:
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            t.addfile(info, stdio.BytesIO(content))
+    return buffer.getvalue()
 
 
 @pytest.fixture

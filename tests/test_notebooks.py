@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import tar_gz_bytes, zip_bytes
 
 from im2im_helpers import io
 
@@ -49,7 +50,7 @@ def test_notebook_runs_in_quick_mode(notebook, tmp_path):
         assert methods["unet"]["ssim"] > methods["input"]["ssim"]
         assert methods["unet"]["pearson"] > methods["input"]["pearson"]
         saved = io.read(folder / "predictions" / "phalloidin-test_pred.ome.tiff")
-        assert saved.data.shape == (1, 1, 1, 289, 502)
+        assert saved.data.shape == (1, 1, 1, 623, 251)
         assert saved.pixel_sizes[2] == pytest.approx(0.1241)
 
 
@@ -93,3 +94,98 @@ def test_labelfree_tutorial_switches_to_the_papers_dataset(server, tmp_path):
     pred = io.read(tmp_path / "out" / "01_labelfree_2d" / "predictions" /
                    "test_frames_pred.ome.tiff")
     assert pred.data.shape == (2, 1, 1, 144, 160) and pred.pixel_sizes[2] == pytest.approx(0.5)
+
+
+def _serve_registry_entry(server, tmp_path, name: str, archive: bytes) -> dict:
+    """Serve ``archive`` as the only file of registry entry ``name``; return the environment
+    that points a tutorial at the local copy."""
+    import hashlib
+    from dataclasses import asdict
+
+    import yaml
+
+    from im2im_helpers import registry
+
+    root, base = server
+    entry = registry.get(name)
+    (root / entry.files[0].filename).write_bytes(archive)
+    entry.files[0].url = f"{base}/{entry.files[0].filename}"
+    entry.files[0].mirrors = []
+    entry.files[0].hash = "sha256:" + hashlib.sha256(archive).hexdigest()
+    (tmp_path / "registry").mkdir()
+    (tmp_path / "registry" / f"{name}.yaml").write_text(yaml.safe_dump(asdict(entry)))
+    return {**os.environ, "IM2IM_REGISTRY": str(tmp_path / "registry"),
+            "IM2IM_DATA": str(tmp_path / "cache")}
+
+
+def _volume_bytes(tmp_path, arr) -> bytes:
+    path = tmp_path / "vol.ome.tiff"
+    io.write_ome_tiff(path, arr, "ZYX", (0.5, 0.2, 0.2), overwrite=True)
+    return path.read_bytes()
+
+
+def _clean_volumes(n, shape=(8, 40, 40), seed=0):
+    import numpy as np
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(seed)
+    return [ndi.gaussian_filter(rng.random(shape), 2).astype("float32") for _ in range(n)]
+
+
+@pytest.mark.notebook
+def test_denoising_tutorial_trains_on_care_data(server, tmp_path):
+    """DATASET=care-planaria: CARE's data_label.npz (noisy/clean training patches) and its test
+    conditions, fetched from a local copy in the real layout, train and test in 3D."""
+    import io as stdio
+
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    clean = np.stack(_clean_volumes(6))[:, None]  # S C Z Y X
+    buffer = stdio.BytesIO()
+    np.savez(buffer, X=clean + rng.normal(0, 0.05, clean.shape).astype("float32"), Y=clean,
+             axes="SCZYX")
+    test_clean = _clean_volumes(1, seed=9)[0]
+    files = {"Denoising_Planaria/train_data/data_label.npz": buffer.getvalue(),
+             "Denoising_Planaria/test_data/condition_1/a.tif":
+                 _volume_bytes(tmp_path, test_clean + rng.normal(0, 0.05, test_clean.shape)),
+             "Denoising_Planaria/test_data/GT/a.tif": _volume_bytes(tmp_path, test_clean)}
+    env = _serve_registry_entry(server, tmp_path, "care-planaria",
+                                tar_gz_bytes(files))
+    done = subprocess.run([sys.executable, "-m", "im2im_helpers.tutorials", "--no-book", "--out",
+                           str(tmp_path / "out"), "-p", "DATASET", "care-planaria", "-p", "PATCH",
+                           "32", "-p", "BATCH", "4", str(NOTEBOOKS_DIR / "02_denoising.ipynb")],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    folder = tmp_path / "out" / "02_denoising"
+    record = json.loads((folder / "metrics.json").read_text())
+    assert record["dataset"] == "care-planaria" and record["simulated"] is False
+    assert record["test_images"] == ["test/condition_1_a"] and record["sweep"] is None
+    saved = io.read(folder / "predictions" / "test_condition_1_a_denoised.ome.tiff")
+    assert saved.data.shape == (1, 1, 8, 40, 40)
+
+
+@pytest.mark.notebook
+def test_modality_transfer_tutorial_trains_on_confocal_sted_data(server, tmp_path):
+    """DATASET=confocal-sted: the 3D-RCAN folders (Training/test, raw/gt), real layout."""
+    from scipy import ndimage as ndi
+
+    root = "Confocal_2_STED/Microtubule"
+    files = {}
+    for part, names, seed in (("Training", ["a", "b", "c"], 0), ("test", ["d"], 5)):
+        for name, sharp in zip(names, _clean_volumes(len(names), seed=seed)):
+            files[f"{root}/{part}/gt/{name}.tif"] = _volume_bytes(tmp_path, sharp)
+            files[f"{root}/{part}/raw/{name}.tif"] = _volume_bytes(
+                tmp_path, ndi.gaussian_filter(sharp, 1.5))
+    env = _serve_registry_entry(server, tmp_path, "confocal-sted",
+                                zip_bytes(files))
+    done = subprocess.run([sys.executable, "-m", "im2im_helpers.tutorials", "--no-book", "--out",
+                           str(tmp_path / "out"), "-p", "DATASET", "confocal-sted", "-p", "PATCH",
+                           "32", str(NOTEBOOKS_DIR / "03_modality_transfer.ipynb")],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    folder = tmp_path / "out" / "03_modality_transfer"
+    record = json.loads((folder / "metrics.json").read_text())
+    assert record["dataset"] == "confocal-sted" and record["simulated"] is False
+    assert record["test_images"] == ["test/d"]
+    assert io.read(folder / "predictions" / "test_d_pred.ome.tiff").data.shape == (1, 1, 8, 40, 40)

@@ -6,15 +6,13 @@ import csv
 import hashlib
 import io as stdio
 import json
-import tarfile
-import zipfile
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 import yaml
-from conftest import QuietHandler  # noqa: E402  (the local HTTP server's request log)
+from conftest import QuietHandler, tar_gz_bytes, zip_bytes  # noqa: E402
 
 from im2im_helpers import data, download, registry
 from im2im_helpers import io as imio
@@ -36,24 +34,6 @@ def tiff_bytes(tmp_path: Path, arr: np.ndarray, dims: str) -> bytes:
 def png_bytes(arr: np.ndarray, ext: str = ".png") -> bytes:
     buffer = stdio.BytesIO()
     iio.imwrite(buffer, arr, extension=ext)
-    return buffer.getvalue()
-
-
-def zip_bytes(files: dict[str, bytes]) -> bytes:
-    buffer = stdio.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as z:
-        for name, content in files.items():
-            z.writestr(name, content)
-    return buffer.getvalue()
-
-
-def tar_gz_bytes(files: dict[str, bytes]) -> bytes:
-    buffer = stdio.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as t:
-        for name, content in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(content)
-            t.addfile(info, stdio.BytesIO(content))
     return buffer.getvalue()
 
 

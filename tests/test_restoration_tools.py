@@ -97,7 +97,7 @@ def test_restoration_samples_are_clean_and_held_out_by_name():
     neuron = samples.neuron_sharp_2d()
     assert neuron.names == ["af568-train", "phalloidin-train", "phalloidin-val",
                             "phalloidin-test"]
-    assert neuron[3].input.shape == (1, 289, 502) and not neuron.simulated
+    assert neuron[3].input.shape == (1, 623, 251) and not neuron.simulated
 
 
 def test_line_profile_and_sweep_figures(tmp_path):
@@ -107,3 +107,20 @@ def test_line_profile_and_sweep_figures(tmp_path):
     viz.sweep({"m": {3: 20.0, 10: 25.0}}, "photons", "PSNR", path=tmp_path / "sweep.png")
     assert (tmp_path / "profile.png").stat().st_size > 1000
     assert (tmp_path / "sweep.png").stat().st_size > 1000
+
+
+def test_a_noise2void_run_on_saved_simulated_pairs_is_rebuilt_from_its_config(tmp_path):
+    from im2im_helpers import config, models, tasks
+
+    pairs = simulate.poisson_gaussian([_texture(i) for i in range(4)], photons=10, seed=0)
+    loaded = data.load(data.write_folder(pairs, tmp_path / "pairs"), normalize_percentiles=None)
+    split = data.split(loaded, test=["img003"], val=["img002"], path=tmp_path / "split.json")
+    dm = data.patches(split, patch=(32, 32), batch=4)
+    task = tasks.Noise2Void(models.build("unet", 2, channels=(4, 8)), mask_fraction=0.03)
+    cfg = config.from_objects(task, dm, {"max_epochs": 1})
+    config.save(cfg, tmp_path / "config.yaml")
+    again_task, again_dm = config.build(config.load(tmp_path / "config.yaml"))
+    assert isinstance(again_task, tasks.Noise2Void) and again_task.mask_fraction == 0.03
+    assert again_dm.split.test.names == ["img003"] and again_dm.split.val.names == ["img002"]
+    assert again_dm.split.train.simulated
+    np.testing.assert_array_equal(again_dm.split.train[0].input, pairs[0].input)

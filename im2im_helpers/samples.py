@@ -100,7 +100,9 @@ def stardist_nuclei_3d() -> Pairs:
 
 
 def fluorescent_nuclei_2d() -> Pairs:
-    """Clean 2D fluorescent nuclei for restoration (real data): the 10 Hoechst frames of
+    """Clean 2D fluorescent nuclei (real data; add noise for denoising).
+
+    The 10 Hoechst frames of
     ``ndev-sampledata`` (``ndev-t00`` ... ``ndev-t09``) and ``stardist``'s 2D nuclei cut into a
     left and a right half (``stardist-left``, ``stardist-right``), so one image can train and
     test. Input and target are both the clean image, percentile-normalised (1, 99.8) and clipped
@@ -130,7 +132,9 @@ NEURON_REGIONS = {"af568-train": ((0, None), (0, 251)),
 
 
 def neuron_sharp_2d() -> Pairs:
-    """Sharp 2D images of fine structure for resolution tutorials (real data): the phalloidin
+    """Sharp 2D actin filaments and filopodia of a neuron (real data; blur for deconvolution).
+
+    The phalloidin
     (AF488: actin filaments, filopodia) and AF568 channels of ``ndev-sampledata``'s neuron, cut
     into regions (:data:`NEURON_REGIONS`): ``af568-train``, ``phalloidin-train``,
     ``phalloidin-val``, ``phalloidin-test``. Percentile-normalised (1, 99.8) per channel and

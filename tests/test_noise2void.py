@@ -123,6 +123,8 @@ def test_noise2void_learns_to_denoise_from_noisy_images_alone(tmp_path):
     assert saved.task.kind == "noise2void" and saved.task.options["mask_fraction"] == 0.02
     again = train.load_run_model(tmp_path / "run", tasks.Noise2Void)
     assert again.mask_fraction == 0.02
+    last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert torch.equal(last["blind_spot_generator"], task.generator.get_state())  # resumable
 
 
 def test_noise2void_runs_in_3d(tmp_path):

@@ -143,6 +143,14 @@ class Noise2Void(Supervised):
                 "options": {"mask_fraction": self.mask_fraction, "radius": self.radius,
                             "seed": self.seed}}
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # a resumed run continues the same sequence of hidden pixels
+        checkpoint["blind_spot_generator"] = self.generator.get_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "blind_spot_generator" in checkpoint:
+            self.generator.set_state(checkpoint["blind_spot_generator"])
+
     def blind_spot_loss(self, x: torch.Tensor) -> torch.Tensor:
         """Hide pixels of ``x``, predict them, and return the error on the hidden pixels."""
         masked, mask = blind_spot(x, self.mask_fraction, self.radius, self.generator)

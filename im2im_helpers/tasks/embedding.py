@@ -1,0 +1,308 @@
+"""``InstanceEmbedding``: instance segmentation by spatial embeddings, after EmbedSeg (Lalit et
+al., MIDL 2021), which builds on the spatial embeddings of Neven et al. (CVPR 2019).
+
+The network predicts per pixel an offset to its object's centre, a bandwidth sigma and a
+seediness (see :mod:`im2im_helpers.instances`). Training needs only label images: for every
+object of a patch, the Gaussian score of each pixel's embedding around the object's centre is
+a soft mask, compared with the object's true mask by the Lovász hinge (a convex surrogate of
+the intersection over union). Prediction clusters the embeddings around seeds. Objects may be
+any shape (curved, branched, touching), in 2D and 3D.
+
+Written here rather than taken from EmbedSeg: that package brings its own data layout, training
+loop and crops; the method itself is a loss and a clustering on top of a MONAI network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+
+from im2im_helpers import instances, models, predict
+from im2im_helpers.tasks.supervised import SCHEDULERS
+
+#: Loss weights of EmbedSeg: Lovász hinge 1, sigma variance 10, seediness 1.
+VARIANCE_WEIGHT = 10.0
+SEED_WEIGHT = 1.0
+
+
+def n_outputs(dims: int, sigma_per_axis: bool = True) -> int:
+    """Output channels of the network: ``dims`` offsets, ``dims`` (or 1) sigmas, 1 seediness."""
+    return dims + (dims if sigma_per_axis else 1) + 1
+
+
+def split_outputs(y: torch.Tensor, sigma_per_axis: bool = True
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Split raw outputs ``(B, C, *spatial)`` into offset, sigma and seed channels (raw)."""
+    dims = y.ndim - 2
+    if y.shape[1] != n_outputs(dims, sigma_per_axis):
+        raise ValueError(
+            f"Expected {n_outputs(dims, sigma_per_axis)} output channels for {dims}D embeddings "
+            f"(sigma_per_axis={sigma_per_axis}), got {y.shape[1]}."
+        )
+    n_sigma = dims if sigma_per_axis else 1
+    return y[:, :dims], y[:, dims:dims + n_sigma], y[:, dims + n_sigma:]
+
+
+def lovasz_hinge(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Lovász hinge loss (Berman et al., CVPR 2018) of each row: a convex, piecewise-linear
+    extension of the Jaccard loss ``1 - IoU`` to real-valued scores.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``(K, N)`` scores; positive means "in the object". A margin of 1 is asked for.
+    labels : torch.Tensor
+        ``(K, N)`` true masks (bool or 0/1).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(K,)`` losses. Zero when every pixel is on its correct side with margin 1; equal to
+        ``e`` when every pixel has the same hinge error ``e``.
+
+    Notes
+    -----
+    The hinge errors ``max(0, 1 - logit * sign)`` are sorted in decreasing order; each is
+    weighted by how much the Jaccard loss grows when its pixel is added to the set of errors
+    (the discrete gradient of the Jaccard loss along that order).
+    """
+    labels = labels.to(logits.dtype)
+    errors = 1 - logits * (2 * labels - 1)
+    errors, order = torch.sort(errors, dim=1, descending=True)
+    gt = labels.gather(1, order)
+    positives = gt.sum(1, keepdim=True)
+    intersection = positives - gt.cumsum(1)
+    union = positives + (1 - gt).cumsum(1)
+    jaccard = 1 - intersection / union.clamp(min=1)
+    weights = torch.cat([jaccard[:, :1], jaccard[:, 1:] - jaccard[:, :-1]], dim=1)
+    return (torch.relu(errors) * weights).sum(1)
+
+
+def _chunks(k: int, n: int, budget: int = 2**24) -> list[slice]:
+    """Slices over ``k`` objects so each chunk's ``(chunk, n)`` tensors stay below ``budget``."""
+    step = max(1, budget // max(n, 1))
+    return [slice(lo, lo + step) for lo in range(0, k, step)]
+
+
+def embedding_loss(
+    y: torch.Tensor,
+    target: torch.Tensor,
+    sigma_per_axis: bool = True,
+    pixel_size: float = instances.PIXEL_SIZE,
+    sigma_init: float = 8.0,
+    variance_weight: float = VARIANCE_WEIGHT,
+    seed_weight: float = SEED_WEIGHT,
+) -> torch.Tensor:
+    """The EmbedSeg loss of raw network outputs against label patches.
+
+    For each image and each object ``k`` (label) of its target:
+
+    * centre ``c_k``: the object's medoid (:func:`im2im_helpers.instances.medoids`) in
+      embedding units -- a fixed point inside the object, also for curved objects;
+    * bandwidth ``s_k = sigma_init * pixel_size * exp(mean of the sigma channel over k)``, one per
+      axis (or one);
+    * soft mask ``phi_k = exp(-sum_d (e_d - c_k,d)^2 / (2 s_k,d^2))`` over all pixels, where
+      ``e = grid + tanh(offset channels)``;
+    * instance term: Lovász hinge of ``2 phi_k - 1`` against the object's mask;
+    * variance term: mean squared deviation of the sigma channel over ``k`` from its (detached)
+      mean, so all pixels of an object predict the same bandwidth.
+
+    Both are averaged over the objects of the image. The seed term is the mean over all pixels of
+    ``(seed - phi_k)^2`` on object pixels (``phi_k`` detached) and ``seed^2`` on background
+    (``seed = sigmoid(seed channel)``). Image loss = instance + ``variance_weight`` * variance
+    + ``seed_weight`` * seed; the batch loss is the mean over images. An image without objects
+    contributes its seed term only.
+
+    Parameters
+    ----------
+    y : torch.Tensor
+        Raw outputs ``(B, C, *spatial)`` (see :func:`split_outputs`).
+    target : torch.Tensor
+        Label patches ``(B, 1, *spatial)``: integer-valued (float accepted), 0 = background.
+    sigma_per_axis : bool
+        One bandwidth per axis (anisotropic objects or voxels) or one for all axes.
+    pixel_size : float
+        Embedding units per pixel (see :func:`im2im_helpers.instances.coordinate_grid`).
+    sigma_init : float
+        Bandwidth, in pixels, of a sigma channel at 0 (the start of training).
+    variance_weight, seed_weight : float
+        Weights of the variance and seed terms (EmbedSeg: 10 and 1).
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss.
+    """
+    offset_raw, sigma_raw, seed_raw = split_outputs(y, sigma_per_axis)
+    b, dims, *spatial = offset_raw.shape
+    grid = instances.coordinate_grid(spatial, y.device, pixel_size).reshape(dims, -1)
+    log_scale = float(np.log(sigma_init * pixel_size))
+    labels = torch.round(target[:, 0]).long().clamp(min=0)
+    total = y.new_zeros(())
+    for i in range(b):
+        emb = grid + torch.tanh(offset_raw[i].reshape(dims, -1))  # (D, N)
+        log_sig = sigma_raw[i].reshape(sigma_raw.shape[1], -1)  # (S, N)
+        seed = torch.sigmoid(seed_raw[i].reshape(-1))
+        flat = labels[i].reshape(-1)
+        ids, centres = instances.medoids(labels[i])
+        instance_term = variance_term = y.new_zeros(())
+        score = torch.zeros_like(seed)  # each object pixel's phi for its own object
+        for part in _chunks(len(ids), flat.numel()):
+            masks = flat[None] == ids[part, None]  # (k, N)
+            counts = masks.sum(1, keepdim=True)
+            mean_log = (masks[:, None].to(log_sig.dtype) * log_sig[None]).sum(-1) / counts
+            sig = torch.exp(mean_log + log_scale)  # (k, S)
+            c = centres[part].to(emb.dtype) * pixel_size  # (k, D)
+            d2 = (emb[None] - c[..., None]).square() / (2 * sig[..., None].square())
+            phi = torch.exp(-d2.sum(1))  # (k, N)
+            instance_term = instance_term + lovasz_hinge(2 * phi - 1, masks).sum()
+            dev = (log_sig[None] - mean_log.detach()[..., None]).square().mean(1)  # (k, N)
+            variance_term = variance_term + ((dev * masks).sum(1) / counts[:, 0]).sum()
+            score = score + (phi.detach() * masks).sum(0)
+        if len(ids):
+            instance_term = instance_term / len(ids)
+            variance_term = variance_term / len(ids)
+        seed_term = torch.where(flat > 0, seed - score, seed).square().mean()
+        total = total + instance_term + variance_weight * variance_term + seed_weight * seed_term
+    return total / b
+
+
+class InstanceEmbedding(L.LightningModule):
+    """Instance segmentation by spatial embeddings (EmbedSeg), 2D or 3D, any object shape.
+
+    Targets are label images (0 = background, one integer per object). The network's outputs
+    are offsets, bandwidths and a seediness; :meth:`segment` turns them into a label image.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or dict
+        A network from :func:`im2im_helpers.models.build`, or the dict that builds one; a dict's
+        ``out_channels`` is set to :func:`n_outputs` (``dims`` offsets + ``dims`` or 1 sigmas +
+        1 seediness).
+    loss : {"lovasz"}
+        The EmbedSeg loss (see :func:`embedding_loss`); the only choice.
+    lr, weight_decay, scheduler
+        As for :class:`~im2im_helpers.tasks.Supervised`.
+    sigma_per_axis : bool
+        One bandwidth per axis (elongated objects, anisotropic voxels) or one for all.
+    pixel_size : float
+        Embedding units per pixel; offsets reach about ``0.95 / pixel_size`` pixels.
+    sigma_init : float
+        Bandwidth in pixels at the start of training.
+    variance_weight, seed_weight : float
+        Weights of the loss terms (the Lovász term has weight 1).
+    fg_threshold, seed_threshold, min_size
+        Defaults of the clustering in :meth:`segment` (see
+        :func:`im2im_helpers.instances.cluster`).
+    """
+
+    def __init__(self, model: nn.Module | Mapping, loss: str = "lovasz", lr: float = 1e-3,
+                 weight_decay: float = 0.0, scheduler: str | None = None,
+                 sigma_per_axis: bool = True, pixel_size: float = instances.PIXEL_SIZE,
+                 sigma_init: float = 8.0, variance_weight: float = VARIANCE_WEIGHT,
+                 seed_weight: float = SEED_WEIGHT, fg_threshold: float = 0.5,
+                 seed_threshold: float = 0.9, min_size: int = 10):
+        super().__init__()
+        if loss != "lovasz":
+            raise ValueError(f"loss={loss!r}: InstanceEmbedding trains with its own loss; set "
+                             "loss='lovasz' (task.loss: lovasz in a config).")
+        if scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler={scheduler!r}: choose one of {SCHEDULERS}.")
+        if isinstance(model, Mapping):
+            need = n_outputs(int(model["dims"]), sigma_per_axis)
+            if model.get("out_channels", need) != need:
+                raise ValueError(
+                    f"model out_channels={model['out_channels']}: embeddings need {need} "
+                    f"({model['dims']}D, sigma_per_axis={sigma_per_axis}); leave it out."
+                )
+            model = models.build(**{**model, "out_channels": need})
+        spec = getattr(model, "im2im_spec", None)
+        if spec and spec["out_channels"] != n_outputs(spec["dims"], sigma_per_axis):
+            raise ValueError(
+                f"The network has {spec['out_channels']} output channels; {spec['dims']}D "
+                f"embeddings need {n_outputs(spec['dims'], sigma_per_axis)}."
+            )
+        self.net = model
+        self.save_hyperparameters(ignore=["model"])
+        self.hparams["model"] = spec
+        self.loss, self.lr, self.weight_decay, self.scheduler = loss, lr, weight_decay, scheduler
+        self.sigma_per_axis, self.pixel_size, self.sigma_init = sigma_per_axis, pixel_size, \
+            sigma_init
+        self.variance_weight, self.seed_weight = variance_weight, seed_weight
+        self.fg_threshold, self.seed_threshold, self.min_size = fg_threshold, seed_threshold, \
+            min_size
+
+    @property
+    def config(self) -> dict:
+        """The task's parameters (as saved in a run's ``config.yaml``)."""
+        return {"kind": "embedding", "loss": self.loss, "lr": self.lr,
+                "weight_decay": self.weight_decay, "scheduler": self.scheduler,
+                "options": {"sigma_per_axis": self.sigma_per_axis,
+                            "pixel_size": self.pixel_size, "sigma_init": self.sigma_init,
+                            "variance_weight": self.variance_weight,
+                            "seed_weight": self.seed_weight, "fg_threshold": self.fg_threshold,
+                            "seed_threshold": self.seed_threshold, "min_size": self.min_size}}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def postprocess(self, y: torch.Tensor) -> torch.Tensor:
+        """Raw outputs -> ``tanh`` offsets and bandwidths (embedding units) and seediness.
+
+        Channels stay in order: ``D`` offsets, ``D`` (or 1) sigmas, 1 seediness in [0, 1].
+        """
+        offset, sigma, seed = split_outputs(y, self.sigma_per_axis)
+        sigma = torch.exp(sigma) * (self.sigma_init * self.pixel_size)
+        return torch.cat([torch.tanh(offset), sigma, torch.sigmoid(seed)], dim=1)
+
+    def compute_loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """:func:`embedding_loss` of raw outputs ``pred`` against label patches ``target``."""
+        return embedding_loss(pred, target, self.sigma_per_axis, self.pixel_size,
+                              self.sigma_init, self.variance_weight, self.seed_weight)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self.compute_loss(self(batch["input"]), batch["target"])
+        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True,
+                 batch_size=batch["input"].shape[0])
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self.compute_loss(self(batch["input"]), batch["target"])
+        self.log("val_loss", loss, on_epoch=True, prog_bar=True, batch_size=batch["input"].shape[0])
+        return loss
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        if self.scheduler is None:
+            return optimizer
+        epochs = max(1, self.trainer.max_epochs or 1)
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": cosine, "interval": "epoch"}}
+
+    def segment(self, x: np.ndarray, roi: Sequence[int] | None = None, overlap: float = 0.25,
+                batch_size: int = 4, device: str | torch.device | None = None,
+                **cluster_options) -> np.ndarray:
+        """Label image of a whole ``(C, *spatial)`` image.
+
+        The network runs in overlapping windows (:func:`im2im_helpers.predict.image`; offsets are
+        relative, so windows blend), then :func:`im2im_helpers.instances.cluster` groups the
+        pixels. ``cluster_options`` (``fg_threshold``, ``seed_threshold``, ``min_size``,
+        ``min_unclustered``) override the task's defaults, e.g. to tune them on validation
+        images without retraining.
+
+        Returns
+        -------
+        numpy.ndarray
+            Int32 label image ``(*spatial)``: 0 background, objects ``1..N``.
+        """
+        out = predict.image(self, x, roi, overlap=overlap, batch_size=batch_size, device=device)
+        dims = out.ndim - 1
+        n_sigma = dims if self.sigma_per_axis else 1
+        options = {"fg_threshold": self.fg_threshold, "seed_threshold": self.seed_threshold,
+                   "min_size": self.min_size, **cluster_options}
+        return instances.cluster(out[:dims], out[dims:dims + n_sigma], out[-1],
+                                 pixel_size=self.pixel_size, device=device, **options)

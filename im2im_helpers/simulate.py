@@ -79,3 +79,135 @@ def shuffled(pairs: Pairs, seed: int = 0) -> Pairs:
              for p, j in zip(pairs, order)]
     return Pairs(items, {**pairs.config, "simulated_pairing": {"shuffled": order.tolist(),
                                                                "seed": seed}}, simulated=True)
+
+
+# --- simulated instance segmentation: curved, touching worms --------------------------------
+
+#: Blur (sigma of the Gaussian PSF, pixels) and background level of :func:`worms` images.
+WORM_PSF_SIGMA = 1.0
+WORM_BACKGROUND = 0.1
+#: Random positions tried per worm before it is left out (crowded images hold fewer worms).
+WORM_TRIES = 500
+
+
+def _worm_mask(rng: np.random.Generator, length: float, width: float) -> np.ndarray:
+    """One worm in its own box: a disk of diameter ``width`` swept along a centre line of
+    ``length`` pixels whose heading turns steadily (a C) or one way and then back (an S),
+    plus a slow random wobble. The box has an empty margin of at least one pixel."""
+    n = max(2, int(round(2 * length)))  # half-pixel steps: the rasterised line has no gaps
+    u = np.linspace(0, 1, n)
+    sign = rng.choice([-1.0, 1.0])
+    if rng.random() < 0.5:  # C: the heading turns by 145 to 235 degrees along the worm
+        heading = sign * rng.uniform(0.8, 1.3) * np.pi * u
+    else:  # S: it turns by 110 to 180 degrees one way along the first half, back along the second
+        heading = sign * rng.uniform(0.3, 0.5) * np.pi * (1 - np.cos(2 * np.pi * u))
+    wobble = ndi.gaussian_filter1d(np.cumsum(rng.normal(0, 0.04, n)), n / 10)
+    heading = heading + wobble + rng.uniform(0, 2 * np.pi)
+    step = length / (n - 1)
+    y = np.concatenate([[0.0], np.cumsum(np.sin(heading[:-1]) * step)])
+    x = np.concatenate([[0.0], np.cumsum(np.cos(heading[:-1]) * step)])
+    pad = int(np.ceil(width / 2)) + 1
+    iy = np.round(y - y.min()).astype(int) + pad
+    ix = np.round(x - x.min()).astype(int) + pad
+    line = np.zeros((iy.max() + pad + 1, ix.max() + pad + 1), bool)
+    line[iy, ix] = True
+    return ndi.distance_transform_edt(~line) <= width / 2
+
+
+def _place_worms(rng: np.random.Generator, shape: tuple[int, int], n_worms: int,
+                 length: Sequence[float], width: Sequence[float], touching: bool
+                 ) -> tuple[np.ndarray, list[float]]:
+    """Label image of up to ``n_worms`` worms, and each placed worm's brightness."""
+    labels = np.zeros(shape, np.int32)
+    brightness: list[float] = []
+    max_overlap = int(width[0]) // 2  # too few pixels to cut through an earlier worm
+    for _ in range(n_worms):
+        mask = _worm_mask(rng, rng.uniform(*length), rng.uniform(*width))
+        grown = ndi.binary_dilation(mask)  # the worm and the pixels that would touch it
+        touch = touching and len(brightness) > 0 and rng.random() < 0.6
+        h, w = mask.shape
+        if h > shape[0] or w > shape[1]:
+            continue
+        for attempt in range(WORM_TRIES):
+            oy, ox = rng.integers(0, shape[0] - h + 1), rng.integers(0, shape[1] - w + 1)
+            window = labels[oy:oy + h, ox:ox + w]  # a view: writing to it writes to labels
+            occupied = window > 0
+            contact = np.count_nonzero(occupied & grown)
+            if touch and attempt < WORM_TRIES // 2:
+                ok = 0 < contact and np.count_nonzero(occupied & mask) <= max_overlap
+            else:  # a worm that found no contact in half the tries is placed apart
+                ok = contact == 0 or (touch and np.count_nonzero(occupied & mask) <= max_overlap)
+            if ok:
+                brightness.append(float(rng.uniform(0.6, 1.0)))
+                window[mask] = len(brightness)  # a later worm overwrites an earlier one
+                break
+    return labels, brightness
+
+
+def worms(n_images: int = 4, shape: Sequence[int] = (128, 128),
+          worms_per_image: Sequence[int] = (6, 10), length: Sequence[float] = (40, 90),
+          width: Sequence[float] = (5, 9), touching: bool = True, noise: float = 0.1,
+          seed: int = 0) -> Pairs:
+    """Simulated fluorescence images of curved, touching, worm-like objects -> instance labels.
+
+    **Simulated data**, made to show where classical instance segmentation fails: the worms
+    are long and bent into C and S shapes, so they are not star-convex (for a C-shaped worm
+    even its centroid lies outside it), and many touch. Otsu + distance-transform watershed
+    cuts such a worm into several pieces and merges worms that touch along their length;
+    a method that lets every pixel point at its object's centre (spatial embeddings) does not
+    need convex objects.
+
+    Each worm is a disk of diameter drawn from ``width`` swept along a centre line of length
+    drawn from ``length`` (pixels). Half the worms are C-shaped (the heading turns by 145 to 235
+    degrees), half S-shaped (it turns one way, then back), all with a slow random wobble.
+    Worms are placed at random positions; with ``touching=True`` about 60 % of the worms after
+    the first are meant to touch an earlier one (they may overlap it by a few pixels, which the
+    later worm takes over; half of :data:`WORM_TRIES` random positions are tried for a contact,
+    then any free place will do), the others touch no earlier worm. A worm that finds no place
+    in :data:`WORM_TRIES` tries is left out, so crowded images hold fewer worms.
+
+    The input is fluorescence-like: background :data:`WORM_BACKGROUND`, each worm uniformly
+    bright (0.6 to 1.0), blurred by a Gaussian PSF of :data:`WORM_PSF_SIGMA` pixels, plus
+    Gaussian noise of standard deviation ``noise``.
+
+    Parameters
+    ----------
+    n_images : int
+        Number of pairs.
+    shape : sequence of int
+        ``(Y, X)`` size of every image (2D only).
+    worms_per_image : (int, int)
+        Smallest and largest number of worms tried per image (inclusive).
+    length, width : (float, float)
+        Ranges of the centre-line length and of the worm diameter, in pixels.
+    touching : bool
+        Place some worms in contact with others.
+    noise : float
+        Standard deviation of the additive Gaussian noise.
+    seed : int
+        Seed of everything random: the same seed gives the same pairs.
+
+    Returns
+    -------
+    Pairs
+        ``simulated=True``, named ``img000``, ``img001``, ...; inputs ``(1, Y, X)`` float32,
+        targets ``(1, Y, X)`` float32 label images (integer values, 0 = background, worms
+        1..N); ``config["source"]["simulated"]`` records every parameter.
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 2:
+        raise ValueError(f"worms: shape {shape} must be 2D (Y, X).")
+    rng = np.random.default_rng(seed)
+    items = []
+    for i in range(n_images):
+        n_worms = int(rng.integers(worms_per_image[0], worms_per_image[1] + 1))
+        labels, brightness = _place_worms(rng, shape, n_worms, length, width, touching)
+        clean = np.concatenate([[WORM_BACKGROUND], brightness])[labels]
+        image = ndi.gaussian_filter(clean, WORM_PSF_SIGMA) + rng.normal(0, noise, shape)
+        items.append(Pair(f"img{i:03d}", image[None].astype(np.float32),
+                          labels[None].astype(np.float32)))
+    return _pairs(items, {"kind": "worms", "n_images": n_images, "shape": list(shape),
+                          "worms_per_image": list(worms_per_image), "length": list(length),
+                          "width": list(width), "touching": touching, "noise": noise,
+                          "seed": seed, "psf_sigma": WORM_PSF_SIGMA,
+                          "background": WORM_BACKGROUND})

@@ -1,0 +1,260 @@
+"""Classical instance segmentation: Otsu + distance transform + watershed, and the 3-class
+(background / interior / boundary) targets and their watershed post-processing.
+
+Two baselines a learned instance method must beat:
+
+- :func:`otsu_watershed` needs no training at all: threshold the smoothed image, split touching
+  objects at the necks of the distance transform. Its two parameters are tuned on *training*
+  images by :func:`tune_otsu_watershed`.
+- :func:`three_class_targets` turns label images into the targets of a 3-class segmentation
+  network (the simplest learned instance method users know); :func:`three_class_watershed`
+  turns the network's class probabilities back into a label image.
+
+Both split objects where they narrow, so they work for round, convex objects (nuclei) and fail
+for long, curved, touching ones (worms, see :func:`im2im_helpers.simulate.worms`).
+
+Images and label images are 2D ``(Y, X)`` or 3D ``(Z, Y, X)``; one leading channel axis of
+size 1 (``(1, Y, X)``, ``(1, Z, Y, X)``) is allowed and dropped. An array of shape
+``(1, Y, X)`` is therefore always read as a 2D image with a channel axis, never as a 3D stack
+of one plane.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import ndimage as ndi
+
+#: Smallest object kept, in pixels (voxels in 3D), by default.
+MIN_SIZE = 16
+
+#: Parameters tried by :func:`tune_otsu_watershed`: Gaussian sigma in pixels, and the smallest
+#: distance in pixels between two markers (about the radius of the smallest object to keep whole).
+OTSU_SIGMAS = (0.5, 1.0, 2.0)
+MIN_DISTANCES = (2, 4, 6, 8, 12, 16)
+
+
+def _spatial(x: np.ndarray, what: str) -> np.ndarray:
+    """``x`` without a leading channel axis of size 1; check that it is 2D or 3D."""
+    x = np.asarray(x)
+    if x.ndim in (3, 4) and x.shape[0] == 1:
+        x = x[0]
+    if x.ndim not in (2, 3):
+        raise ValueError(
+            f"{what} has shape {x.shape}: expected one 2D (Y, X) or 3D (Z, Y, X) image, "
+            "optionally with a leading channel axis of size 1. Pick one channel first."
+        )
+    return x
+
+
+def _finish(labels: np.ndarray, mask: np.ndarray, min_size: int) -> np.ndarray:
+    """Give every foreground component that no marker reached its own label, drop objects
+    smaller than ``min_size`` pixels and number the rest 1..N (int32)."""
+    from skimage.measure import label
+    from skimage.segmentation import relabel_sequential
+
+    labels = labels.astype(np.int64)
+    missed = mask & (labels == 0)
+    if missed.any():
+        extra = label(missed, connectivity=1)
+        labels[missed] = extra[missed] + labels.max()
+    # A size filter by bincount: skimage's remove_small_objects renamed min_size to max_size
+    # (0.26), with a different meaning; this works the same with every version.
+    sizes = np.bincount(labels.ravel())
+    labels[sizes[labels] < min_size] = 0
+    return relabel_sequential(labels)[0].astype(np.int32)
+
+
+def otsu_watershed(image: np.ndarray, sigma: float = 1.0, min_distance: int = 8,
+                   min_size: int = MIN_SIZE, threshold: float | None = None) -> np.ndarray:
+    """The classical instance segmentation: Otsu threshold, distance transform, watershed.
+
+    1. Smooth the image with a Gaussian of ``sigma`` pixels (noise would make false peaks).
+    2. Foreground = smoothed image above Otsu's threshold (or ``threshold``), holes filled.
+    3. Euclidean distance of every foreground pixel to the background.
+    4. Markers = local maxima of the distance at least ``min_distance`` pixels apart
+       (:func:`skimage.feature.peak_local_max`, searched in each connected component).
+    5. Watershed of the negated distance from the markers, within the foreground: touching
+       objects are cut where the foreground narrows (the "neck" between two round objects).
+    6. Objects smaller than ``min_size`` pixels are dropped, the rest numbered 1..N.
+
+    On the 2D nuclei of StarDist's sample data this recipe reaches AP@0.5 of about 0.75. It
+    assumes bright objects on a dark background that are roughly convex: a long or curved
+    object has several distance maxima and is cut into pieces, two objects touching along a
+    long side are not separated.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        Single-channel ``(Y, X)`` or ``(Z, Y, X)`` image; a leading channel axis of size 1 is
+        dropped (``(1, Y, X)`` is a 2D image).
+    sigma : float
+        Gaussian smoothing in pixels (0: none).
+    min_distance : int
+        Smallest distance between two markers, in pixels (>= 1). About the radius of the
+        smallest object that should stay whole: smaller values split objects, larger ones
+        merge touching objects.
+    min_size : int
+        Objects with fewer pixels (voxels) are removed.
+    threshold : float, optional
+        Foreground threshold on the smoothed image; Otsu's threshold when not given.
+
+    Returns
+    -------
+    numpy.ndarray
+        Int32 label image of the spatial shape (channel axis dropped): 0 background, objects
+        1..N.
+    """
+    from skimage.feature import peak_local_max
+    from skimage.filters import threshold_otsu
+    from skimage.measure import label
+    from skimage.segmentation import watershed
+
+    x = _spatial(image, "otsu_watershed: image").astype(np.float32)
+    if sigma > 0:
+        x = ndi.gaussian_filter(x, sigma)
+    if threshold is None:
+        threshold = threshold_otsu(x) if x.max() > x.min() else x.max()
+    mask = ndi.binary_fill_holes(x > threshold)
+    if not mask.any():
+        return np.zeros(x.shape, np.int32)
+    distance = ndi.distance_transform_edt(mask)
+    peaks = peak_local_max(distance, min_distance=max(1, int(min_distance)),
+                           labels=label(mask, connectivity=1), exclude_border=False)
+    markers = np.zeros(x.shape, np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    labels = watershed(-distance, markers, mask=mask)
+    return _finish(labels, mask, min_size)
+
+
+def tune_otsu_watershed(images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
+                        sigmas: Sequence[float] = OTSU_SIGMAS,
+                        min_distances: Sequence[int] = MIN_DISTANCES,
+                        min_size: int = MIN_SIZE, threshold: float | None = None) -> dict:
+    """Choose ``sigma`` and ``min_distance`` of :func:`otsu_watershed` on *training* images.
+
+    Every combination is scored by its mean AP@0.5 (TP/(TP+FP+FN) of
+    :func:`im2im_helpers.metrics.match_instances`) over the images; the best one wins (the
+    first one in the order tried on a tie). Tune on training data only: the test set must not
+    choose the baseline's parameters.
+
+    Parameters
+    ----------
+    images : sequence of numpy.ndarray
+        Training images (see :func:`otsu_watershed` for the shapes).
+    labels : sequence of numpy.ndarray
+        Their true label images (0 = background), same spatial shapes; a leading channel axis of
+        size 1 is dropped.
+    sigmas, min_distances : sequence
+        Values tried.
+    min_size, threshold
+        Passed to :func:`otsu_watershed` unchanged.
+
+    Returns
+    -------
+    dict
+        ``{"apply": f, "value": (sigma, min_distance), "scores": {(sigma, min_distance): ap}}``
+        where ``f(image)`` segments one image with the chosen parameters (the form of
+        :func:`im2im_helpers.baselines.fit_denoisers` entries).
+    """
+    from im2im_helpers.metrics import match_instances
+
+    if len(images) != len(labels) or not len(images):
+        raise ValueError(f"tune_otsu_watershed: {len(images)} images and {len(labels)} label "
+                         "images; give the same number, at least one.")
+    truths = [_spatial(y, "tune_otsu_watershed: labels") for y in labels]
+    scores = {}
+    for s in sigmas:
+        for d in min_distances:
+            aps = [match_instances(otsu_watershed(x, s, d, min_size, threshold), y)["ap"]
+                   for x, y in zip(images, truths)]
+            scores[(float(s), int(d))] = float(np.mean(aps))
+    best = max(scores, key=scores.get)
+    return {"apply": lambda x: otsu_watershed(x, best[0], best[1], min_size, threshold),
+            "value": best, "scores": scores}
+
+
+def three_class_targets(labels: np.ndarray, boundary_width: int = 1) -> np.ndarray:
+    """Targets of a 3-class network from a label image: 0 background, 1 interior, 2 boundary.
+
+    Boundary pixels are object pixels within ``boundary_width`` pixels of another label or of
+    the background (:func:`skimage.segmentation.find_boundaries` with ``mode="inner"``, peeled
+    ``boundary_width`` times, neighbours along the axes only). The inner mode keeps the classes
+    inside the objects: interior + boundary is exactly the foreground ``labels > 0`` and no
+    background pixel changes class. Where two objects touch, both sides of the contact are
+    boundary, so the interiors of touching objects never touch (a band of ``2 *
+    boundary_width`` boundary pixels lies between them). An object thinner than about ``2 *
+    boundary_width + 1`` pixels has no interior.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Integer label image ``(Y, X)`` or ``(Z, Y, X)``, 0 = background, optionally with a
+        leading channel axis of size 1; integer-valued floats are accepted.
+    boundary_width : int
+        Width of the boundary band inside each object, in pixels (>= 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        Uint8 array shaped like ``labels`` (a channel axis is kept), values 0, 1, 2.
+    """
+    from skimage.segmentation import find_boundaries
+
+    from im2im_helpers.metrics import _label_image
+
+    if boundary_width < 1:
+        raise ValueError(f"boundary_width={boundary_width}: must be at least 1 pixel.")
+    shape = np.shape(labels)
+    spatial = _label_image(_spatial(labels, "three_class_targets: labels"), "labels")
+    work = spatial.astype(np.int64)  # a copy, peeled below
+    boundary = np.zeros(work.shape, bool)
+    for _ in range(int(boundary_width)):
+        ring = find_boundaries(work, connectivity=1, mode="inner", background=0)
+        boundary |= ring
+        work[ring] = 0
+    out = (spatial > 0).astype(np.uint8)
+    out[boundary] = 2
+    return out.reshape(shape)
+
+
+def three_class_watershed(probabilities: np.ndarray, min_size: int = MIN_SIZE,
+                          threshold: float = 0.5) -> np.ndarray:
+    """Label image from 3-class probabilities (background, interior, boundary).
+
+    Seeds are the connected components (neighbours along the axes) of ``interior >
+    threshold``; the foreground is ``interior + boundary > threshold``. The seeds are grown by
+    a watershed over the *boundary probability* within the foreground: floods from two seeds
+    meet where the network is most sure a boundary lies, and on flat stretches (for example
+    one-hot probabilities) each pixel goes to the nearest seed in flooding order. Foreground
+    components without a seed become objects of their own; objects smaller than ``min_size``
+    pixels are dropped and the rest numbered 1..N.
+
+    Parameters
+    ----------
+    probabilities : numpy.ndarray
+        ``(3, Y, X)`` or ``(3, Z, Y, X)`` class probabilities (softmax output) in the order of
+        :func:`three_class_targets`: background, interior, boundary.
+    min_size : int
+        Objects with fewer pixels (voxels) are removed.
+    threshold : float
+        Probability threshold of seeds and foreground.
+
+    Returns
+    -------
+    numpy.ndarray
+        Int32 label image of the spatial shape: 0 background, objects 1..N.
+    """
+    from skimage.measure import label
+    from skimage.segmentation import watershed
+
+    p = np.asarray(probabilities, dtype=np.float32)
+    if p.ndim not in (3, 4) or p.shape[0] != 3:
+        raise ValueError(f"three_class_watershed: probabilities of shape {p.shape}; expected "
+                         "(3, Y, X) or (3, Z, Y, X): background, interior, boundary.")
+    interior, boundary = p[1], p[2]
+    mask = interior + boundary > threshold
+    seeds = label((interior > threshold) & mask, connectivity=1)
+    labels = watershed(boundary, seeds, mask=mask)
+    return _finish(labels, mask, min_size)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from im2im_helpers import instances, models, predict
-from im2im_helpers.tasks.supervised import SCHEDULERS
+from im2im_helpers.tasks.supervised import SCHEDULERS, adam
 
 #: Loss weights of EmbedSeg: Lovász hinge 1, sigma variance 10, seediness 1.
 VARIANCE_WEIGHT = 10.0
@@ -276,12 +276,7 @@ class InstanceEmbedding(L.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        optimizer = torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        if self.scheduler is None:
-            return optimizer
-        epochs = max(1, self.trainer.max_epochs or 1)
-        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": cosine, "interval": "epoch"}}
+        return adam(self, self.lr, self.weight_decay, self.scheduler)
 
     def segment(self, x: np.ndarray, roi: Sequence[int] | None = None, overlap: float = 0.25,
                 batch_size: int = 4, device: str | torch.device | None = None,

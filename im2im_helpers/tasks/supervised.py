@@ -107,9 +107,16 @@ class Supervised(L.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        optimizer = torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        if self.scheduler is None:
-            return optimizer
-        epochs = max(1, self.trainer.max_epochs or 1)
-        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": cosine, "interval": "epoch"}}
+        return adam(self, self.lr, self.weight_decay, self.scheduler)
+
+
+def adam(task: L.LightningModule, lr: float, weight_decay: float = 0.0,
+         scheduler: str | None = None):
+    """Adam over ``task``'s parameters; with ``scheduler="cosine"`` the learning rate decays to
+    zero over the trainer's ``max_epochs`` (what every task's ``configure_optimizers`` returns)."""
+    optimizer = torch.optim.Adam(task.parameters(), lr=lr, weight_decay=weight_decay)
+    if scheduler is None:
+        return optimizer
+    epochs = max(1, task.trainer.max_epochs or 1)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": cosine, "interval": "epoch"}}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -102,7 +102,7 @@ def nl_means(x: np.ndarray, h: float) -> np.ndarray:
 
 
 def nl_means_relative(x: np.ndarray, factor: float) -> np.ndarray:
-    """Non-local means with ``h = factor x`` the noise level scikit-image estimates in ``x``:
+    """Non-local means with ``h = factor x`` the noise level of ``x`` (:func:`noise_sigma`):
     one tuned ``factor`` then suits images of different brightness and noise."""
     return nl_means(x, h=max(factor * noise_sigma(x), 1e-6))
 
@@ -160,16 +160,17 @@ def richardson_lucy(x: np.ndarray, psf: np.ndarray, iterations: int = 30) -> np.
 
 
 def tune(method, noisy: Sequence[np.ndarray], clean: Sequence[np.ndarray],
-         values: Sequence, metric: str = "psnr") -> tuple[float, dict]:
-    """Pick the parameter of ``method(x, value)`` with the best mean ``metric`` (``"psnr"`` or
-    ``"ssim"``) on *training* pairs.
+         values: Sequence, metric: str | Callable = "psnr") -> tuple[float, dict]:
+    """Pick the parameter of ``method(x, value)`` with the best mean ``metric`` on *training*
+    pairs: a name of :data:`im2im_helpers.metrics.METRICS` (``"psnr"``, ``"ssim"``) or a
+    function ``(prediction, target) -> score`` (higher is better).
 
-    Returns the best value and the score of every value tried (tune on training data only: the
-    test set must not choose the baseline's parameters).
+    Returns the best value (the first tried on a tie) and the score of every value tried (tune
+    on training data only: the test set must not choose the baseline's parameters).
     """
     from im2im_helpers.metrics import METRICS
 
-    score = METRICS[metric]
+    score = METRICS[metric] if isinstance(metric, str) else metric
     scores = {v: float(np.mean([score(method(x, v), y) for x, y in zip(noisy, clean)]))
               for v in values}
     return max(scores, key=scores.get), scores

@@ -99,9 +99,12 @@ def make_split(
         fixed = list(fixed_test or []) + (list(test) if isinstance(test, list) else [])
         fixed_val = list(val) if isinstance(val, list) else []
         unknown = [n for n in fixed + fixed_val if n not in pairs.names]
-        if unknown or set(fixed) & set(fixed_val):
+        if unknown:
             raise SplitError(f"test={fixed}, val={fixed_val}: names {unknown} are not among the "
-                             f"pairs {pairs.names}, or a pair is in both sets.")
+                             f"pairs {pairs.names}.")
+        if set(fixed) & set(fixed_val):
+            raise SplitError(f"test={fixed}, val={fixed_val}: {sorted(set(fixed) & set(fixed_val))}"
+                             " cannot be in both sets.")
         order = [n for n in pairs.names if n not in set(fixed + fixed_val)]
         n_test, n_val = _counts(len(order) + len(fixed) + len(fixed_val),
                                 0 if fixed else test, 0 if fixed_val else val)

@@ -158,21 +158,21 @@ def tune_otsu_watershed(images: Sequence[np.ndarray], labels: Sequence[np.ndarra
         where ``f(image)`` segments one image with the chosen parameters (the form of
         :func:`im2im_helpers.baselines.fit_denoisers` entries).
     """
+    from im2im_helpers.baselines import tune
     from im2im_helpers.metrics import match_instances
 
     if len(images) != len(labels) or not len(images):
         raise ValueError(f"tune_otsu_watershed: {len(images)} images and {len(labels)} label "
                          "images; give the same number, at least one.")
     truths = [_spatial(y, "tune_otsu_watershed: labels") for y in labels]
-    scores = {}
-    for s in sigmas:
-        for d in min_distances:
-            aps = [match_instances(otsu_watershed(x, s, d, min_size, threshold), y)["ap"]
-                   for x, y in zip(images, truths)]
-            scores[(float(s), int(d))] = float(np.mean(aps))
-    best = max(scores, key=scores.get)
-    return {"apply": lambda x: otsu_watershed(x, best[0], best[1], min_size, threshold),
-            "value": best, "scores": scores}
+
+    def segment(x: np.ndarray, value: tuple[float, int]) -> np.ndarray:
+        return otsu_watershed(x, value[0], value[1], min_size, threshold)
+
+    values = [(float(s), int(d)) for s in sigmas for d in min_distances]
+    best, scores = tune(segment, images, truths, values,
+                        metric=lambda pred, true: match_instances(pred, true)["ap"])
+    return {"apply": lambda x: segment(x, best), "value": best, "scores": scores}
 
 
 def three_class_targets(labels: np.ndarray, boundary_width: int = 1) -> np.ndarray:

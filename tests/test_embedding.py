@@ -211,6 +211,19 @@ def blobs(rng: np.random.Generator, shape=(64, 64), n=4) -> tuple[np.ndarray, np
 TINY_2D = {"name": "unet", "dims": 2, "channels": (8, 16, 32), "num_res_units": 0}
 
 
+def fit_steps(task, x: torch.Tensor, target: torch.Tensor, steps: int) -> list[float]:
+    """Train ``task`` with Adam on one fixed batch; the loss after every step."""
+    opt = torch.optim.Adam(task.parameters(), lr=task.lr)
+    losses = []
+    for _ in range(steps):
+        loss = task.compute_loss(task(x), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
 @pytest.fixture(scope="module")
 def trained():
     threads = torch.get_num_threads()
@@ -220,14 +233,7 @@ def trained():
     x = torch.tensor(np.stack([d[0] for d in samples]))
     t = torch.tensor(np.stack([d[1] for d in samples]))[:, None].float()
     task = InstanceEmbedding(TINY_2D, lr=1e-2)
-    opt = torch.optim.Adam(task.parameters(), lr=task.lr)
-    losses = []
-    for _ in range(60):
-        loss = task.compute_loss(task(x), t)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = fit_steps(task, x, t, 60)
     torch.set_num_threads(threads)
     return task, samples, losses
 
@@ -288,15 +294,8 @@ def test_3d_forward_loss_and_segment():
          + rng.normal(0, 0.1, lab.shape).astype(np.float32))[None]
     net = models.build("unet", 3, out_channels=n_outputs(3), channels=(4, 8), num_res_units=0)
     task = InstanceEmbedding(net, lr=1e-2)
-    opt = torch.optim.Adam(task.parameters(), lr=task.lr)
     xt, t = torch.tensor(x[None]), torch.tensor(lab[None, None], dtype=torch.float32)
-    losses = []
-    for _ in range(3):
-        loss = task.compute_loss(task(xt), t)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = fit_steps(task, xt, t, 3)
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
     assert task(xt).shape == (1, 7, 16, 32, 32)
     out = task.segment(x, seed_threshold=0.5, fg_threshold=0.3)

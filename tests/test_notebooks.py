@@ -58,14 +58,8 @@ def test_notebook_runs_in_quick_mode(notebook, tmp_path):
 def test_labelfree_tutorial_switches_to_the_papers_dataset(server, tmp_path):
     """DATASET=labelfree-2d-timelapse: fetched from a local copy in its real layout (one
     T x C TIFF, brightfield channel 2 -> H2B channel 4), organised, split by the paper's policy."""
-    import hashlib
-    from dataclasses import asdict
-
     import numpy as np
-    import yaml
     from scipy import ndimage as ndi
-
-    from im2im_helpers import registry
 
     rng = np.random.default_rng(0)
     nuclei = ndi.gaussian_filter(rng.random((12, 1, 144, 160)), (0, 0, 3, 3))
@@ -74,17 +68,9 @@ def test_labelfree_tutorial_switches_to_the_papers_dataset(server, tmp_path):
     movie = (movie * 5000).astype(np.uint16)  # channel 2 (input) carries the nuclei signal too
     tif = tmp_path / "movie.ome.tiff"
     io.write_ome_tiff(tif, movie, "TCYX", (None, 0.5, 0.5))
-    root, base = server
-    entry = registry.get("labelfree-2d-timelapse")
-    (root / entry.files[0].filename).write_bytes(tif.read_bytes())
-    entry.files[0].url = f"{base}/{entry.files[0].filename}"
-    entry.files[0].hash = "sha256:" + hashlib.sha256(tif.read_bytes()).hexdigest()
-    (tmp_path / "registry").mkdir()
-    (tmp_path / "registry" / f"{entry.name}.yaml").write_text(yaml.safe_dump(asdict(entry)))
-    env = {**os.environ, "IM2IM_REGISTRY": str(tmp_path / "registry"),
-           "IM2IM_DATA": str(tmp_path / "cache")}
+    env = _serve_registry_entry(server, tmp_path, "labelfree-2d-timelapse", tif.read_bytes())
     done = subprocess.run([sys.executable, "-m", "im2im_helpers.tutorials", "--no-book", "--out",
-                           str(tmp_path / "out"), "-p", "DATASET", entry.name,
+                           str(tmp_path / "out"), "-p", "DATASET", "labelfree-2d-timelapse",
                            str(NOTEBOOKS_DIR / "01_labelfree_2d.ipynb")],
                           capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

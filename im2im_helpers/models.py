@@ -116,3 +116,80 @@ def size_divisor(spec: dict) -> int:
 def count_parameters(net: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in net.parameters() if p.requires_grad)
+
+
+class PatchDiscriminator(nets.PatchDiscriminator):
+    """MONAI's PatchGAN discriminator returning only its final map of per-patch scores.
+
+    MONAI's ``forward`` returns the output of every layer (for feature-matching losses); the GAN
+    tasks need the last one only.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.children():
+            x = layer(x)
+        return x
+
+
+def patch_discriminator(dims: int, in_channels: int, features: int = 64, n_layers: int = 3,
+                        norm: str | None = "INSTANCE", seed: int = 0) -> nn.Module:
+    """A PatchGAN discriminator (pix2pix, Isola et al. 2017), 2D or 3D.
+
+    It classifies every overlapping patch of its input as real or fake: the output is a map of
+    raw scores (logits), one per patch of :func:`receptive_field` pixels per axis. Built on
+    :class:`monai.networks.nets.PatchDiscriminator`, which has the pix2pix layout: convolutions of
+    kernel 4 and padding 1 with ``features, 2 features, 4 features, ...`` channels, the first
+    ``n_layers`` with stride 2 and the next one with stride 1, each followed by normalisation
+    (not the first) and LeakyReLU 0.2, then a stride-1 convolution to one channel. Weights start
+    from N(0, 0.02) as in the paper. ``n_layers=3`` is the paper's 70 x 70 PatchGAN.
+
+    Parameters
+    ----------
+    dims : {2, 3}
+        Spatial dimensions.
+    in_channels : int
+        Channels of what it judges (input and output concatenated for a conditional GAN).
+    features : int
+        Channels of the first convolution, doubled by each further one.
+    n_layers : int
+        Stride-2 convolutions (at least 1); sets the patch size, see :func:`receptive_field`.
+        Each spatial size of the input must be at least ``3 * 2**n_layers`` pixels.
+    norm : {"INSTANCE", "BATCH", None}
+        Normalisation after every convolution but the first and the last (MONAI names; instance
+        norm without learned scale, as in CycleGAN).
+    seed : int
+        Seed of the initial weights (the global random state is left as it was).
+
+    Returns
+    -------
+    torch.nn.Module
+        The discriminator; its ``im2im_spec`` attribute holds the arguments that rebuild it with
+        ``patch_discriminator(**spec)``.
+    """
+    if dims not in (2, 3):
+        raise ValueError(f"dims={dims}: only 2D and 3D discriminators exist.")
+    if n_layers < 1:
+        raise ValueError(f"n_layers={n_layers}: a PatchGAN needs at least one stride-2 layer.")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = PatchDiscriminator(dims, features, in_channels, out_channels=1,
+                                 num_layers_d=n_layers, kernel_size=4, norm=norm,
+                                 bias=norm is None)
+    net.im2im_spec = {"dims": dims, "in_channels": in_channels, "features": features,
+                      "n_layers": n_layers, "norm": norm, "seed": seed}
+    return net
+
+
+def receptive_field(n_layers: int = 3) -> int:
+    """Side, in pixels, of the input patch that one output score of
+    :func:`patch_discriminator` sees: ``9 * 2**n_layers - 2`` (16, 34, 70, 142 for 1-4 layers).
+
+    Counted backwards from one output pixel through the kernel-4 convolutions: the two stride-1
+    ones widen it to 7, each stride-2 one maps ``r`` to ``2 r + 2``.
+    """
+    if n_layers < 1:
+        raise ValueError(f"n_layers={n_layers}: a PatchGAN needs at least one stride-2 layer.")
+    side = 1
+    for stride in reversed([2] * n_layers + [1, 1]):  # strides from input to output, reversed
+        side = (side - 1) * stride + 4
+    return side

@@ -17,6 +17,7 @@ from im2im_helpers.pairs import (
     Pair,
     PairError,
     Pairs,
+    halves,
     load_folder,
     normalize,
     percentile_normalize,
@@ -28,8 +29,9 @@ from im2im_helpers.samples import SAMPLES
 from im2im_helpers.splits import Split, SplitError, make_split
 
 __all__ = [
-    "Pair", "PairError", "Pairs", "PatchDataModule", "Split", "SplitError", "cache_dir", "load",
-    "patches", "percentile_normalize", "split", "write_folder",
+    "Pair", "PairError", "Pairs", "PatchDataModule", "Split", "SplitError", "cache_dir",
+    "foreground", "halves", "load", "patches", "percentile_normalize", "split", "three_class",
+    "write_folder",
 ]
 
 
@@ -135,3 +137,27 @@ def patches(
 ) -> PatchDataModule:
     """A Lightning DataModule of random training patches (see :class:`PatchDataModule`)."""
     return PatchDataModule(split, patch, batch, samples_per_image, augment, num_workers, seed)
+
+
+def _with_targets(pairs: Pairs, make, what: dict) -> Pairs:
+    """``pairs`` with every target replaced by ``make(target)`` (float32), noted in the config."""
+    import numpy as np
+
+    return Pairs([replace(p, target=np.asarray(make(p.target), dtype=np.float32)) for p in pairs],
+                 {**pairs.config, "targets": what}, pairs.simulated)
+
+
+def foreground(pairs: Pairs) -> Pairs:
+    """Semantic-segmentation pairs from instance pairs: every target becomes ``label > 0``
+    (1 = object, 0 = background), so the objects of a label image become one class."""
+    return _with_targets(pairs, lambda y: y > 0, {"kind": "foreground"})
+
+
+def three_class(pairs: Pairs, boundary_width: int = 1) -> Pairs:
+    """Targets of a 3-class network (0 background, 1 interior, 2 boundary) from label images
+    (see :func:`im2im_helpers.watershed.three_class_targets`)."""
+    from im2im_helpers.watershed import three_class_targets
+
+    return _with_targets(pairs, lambda y: three_class_targets(y, boundary_width),
+                         {"kind": "three_class", "boundary_width": boundary_width})
+

@@ -396,9 +396,11 @@ def format_table(values: Mapping[str, Mapping[str, float]]) -> str:
     """A fixed-width text table of :func:`table`'s result."""
     names = list(next(iter(values.values())))
     widths = [max(10, len(n) + 2) for n in names]  # long names (matched_iou) keep columns apart
-    lines = [f"{'method':<12}" + "".join(f"{n:>{w}}" for n, w in zip(names, widths))]
+    first = max(12, *(len(m) + 2 for m in values))
+    lines = [f"{'method':<{first}}" + "".join(f"{n:>{w}}" for n, w in zip(names, widths))]
     for method, row in values.items():
-        lines.append(f"{method:<12}" + "".join(f"{row[n]:>{w}.3f}" for n, w in zip(names, widths)))
+        lines.append(f"{method:<{first}}"
+                     + "".join(f"{row[n]:>{w}.3f}" for n, w in zip(names, widths)))
     return "\n".join(lines)
 
 

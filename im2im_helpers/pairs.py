@@ -254,3 +254,19 @@ def write_folder(pairs: Pairs, folder: str | os.PathLike, overwrite: bool = Fals
                               overwrite=True)
     io.write_text(made, text)  # last: a folder with pairs.json is complete
     return folder
+
+
+def halves(pairs: Pairs) -> Pairs:
+    """Every pair cut in two along its last (X) axis: ``NAME-left`` and ``NAME-right``, so that
+    one image (or volume) can train on one half and test on the other. An object cut by the
+    middle keeps its label on both sides."""
+    out = Pairs(config={**pairs.config, "halves": True}, simulated=pairs.simulated)
+    for p in pairs:
+        mid = p.input.shape[-1] // 2
+        for side, cut in (("left", np.s_[..., :mid]), ("right", np.s_[..., mid:])):
+            out.append(replace(
+                p, name=f"{p.name}-{side}", input=np.ascontiguousarray(p.input[cut]),
+                target=np.ascontiguousarray(p.target[cut]),
+                cost=None if p.cost is None else np.ascontiguousarray(p.cost[cut]),
+                origin={**p.origin, "half": side}))
+    return out

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from im2im_helpers import io
-from im2im_helpers.pairs import Pair, Pairs, check_finite, percentile_normalize
+from im2im_helpers.pairs import Pair, Pairs, check_finite, halves, percentile_normalize
 
 NDEV_SCRATCH_ASSAY = "scratch-assay-labeled-10T-2Ch.tiff"
 
@@ -120,6 +120,28 @@ def fluorescent_nuclei_2d() -> Pairs:
     return pairs
 
 
+def nuclei_instances_2d() -> Pairs:
+    """Real 2D nuclei with instance labels, from two microscopes (real data).
+
+    The 10 Hoechst frames of ``ndev-sampledata``'s scratch assay (``ndev-t00`` ...
+    ``ndev-t09``, 59-83 nuclei each, 0.619 um pixels) and ``stardist``'s 2D nuclei cut into a
+    left and a right half (``stardist-left``, ``stardist-right``, 512 x 256 each), so that one
+    half can train and the other test. Inputs are raw intensities (normalise with
+    :func:`im2im_helpers.data.load`); targets are label images (0 = background). A nucleus cut
+    by the halving keeps its label on both sides: each half holds one part of it.
+    """
+    path, img = _ndev_scratch_assay()
+    pairs = Pairs(config={"source": {"sample": "nuclei-instances-2d"}}, simulated=False)
+    for t in range(img.data.shape[0]):
+        x = img.data[t, 0:1, 0].astype("float32")
+        check_finite(x, f"{path} (T={t}, C=0)")
+        pairs.append(Pair(f"ndev-t{t:02d}", x, img.data[t, 2:3, 0].astype("float32"), None,
+                          img.pixel_sizes, {"file": str(path), "t": t}))
+    for half in halves(_single("stardist", "img2d.tif", "mask2d.tif", 2)):
+        pairs.append(half)
+    return pairs
+
+
 #: Regions ``(rows, columns)`` of ``ndev-sampledata``'s neuron image (623 x 502): the right
 #: half tests (edge of the cell body, two growth cones); of the left half, the top 200 rows
 #: validate and the rest trains (with the whole left half of the AF568 channel).
@@ -162,6 +184,7 @@ SAMPLES: dict[str, Callable[[], Pairs]] = {
     "stardist-nuclei-2d": stardist_nuclei_2d,
     "stardist-nuclei-3d": stardist_nuclei_3d,
     "fluorescent-nuclei-2d": fluorescent_nuclei_2d,
+    "nuclei-instances-2d": nuclei_instances_2d,
     "neuron-sharp-2d": neuron_sharp_2d,
 }
 

@@ -149,19 +149,29 @@ def browse(stacks: Mapping[str, np.ndarray], axis_name: str = "t",
         import ipywidgets
     except ImportError:
         return None
-
-    # The slider swaps PNG bytes in an Image widget. (ipywidgets.interactive would capture
-    # plots in an Output widget, which made headless runs under papermill hang at random.)
-    def png(i: int) -> bytes:
-        fig = draw(i)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-        plt.close(fig)
-        return buffer.getvalue()
-
     slider = ipywidgets.IntSlider(value=index, min=0, max=n - 1, description=axis_name)
-    picture = ipywidgets.Image(value=png(index), format="png")
-    slider.observe(lambda change: setattr(picture, "value", png(change["new"])), names="value")
+    return slider_figure(slider, draw)
+
+
+def png_bytes(fig: plt.Figure, dpi: int = 90) -> bytes:
+    """The figure as PNG bytes; the figure is closed."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def slider_figure(slider, draw):
+    """An ipywidgets slider above a picture that ``draw(value) -> Figure`` redraws.
+
+    The slider swaps PNG bytes in an Image widget. (``ipywidgets.interactive`` would capture
+    plots in an Output widget, which made headless runs under papermill hang at random.)
+    """
+    import ipywidgets
+
+    picture = ipywidgets.Image(value=png_bytes(draw(slider.value)), format="png")
+    slider.observe(lambda change: setattr(picture, "value", png_bytes(draw(change["new"]))),
+                   names="value")
     return ipywidgets.VBox([slider, picture])
 
 

@@ -38,6 +38,15 @@ def zip_bytes(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
+def png_bytes(arr: np.ndarray, ext: str = ".png") -> bytes:
+    """An image file's bytes (PNG, BMP, ... by ``ext``), written by imageio."""
+    import imageio.v3 as iio
+
+    buffer = stdio.BytesIO()
+    iio.imwrite(buffer, arr, extension=ext)
+    return buffer.getvalue()
+
+
 def tar_gz_bytes(files: dict[str, bytes]) -> bytes:
     buffer = stdio.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as t:

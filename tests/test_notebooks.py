@@ -6,8 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
-from conftest import tar_gz_bytes, zip_bytes
+from conftest import png_bytes, tar_gz_bytes, zip_bytes
 
 from im2im_helpers import io
 
@@ -52,13 +53,46 @@ def test_notebook_runs_in_quick_mode(notebook, tmp_path):
         saved = io.read(folder / "predictions" / "phalloidin-test_pred.ome.tiff")
         assert saved.data.shape == (1, 1, 1, 623, 251)
         assert saved.pixel_sizes[2] == pytest.approx(0.1241)
+    if notebook.stem == "04_semantic_segmentation":
+        assert record["train_loss_last"] < record["train_loss_first"]
+        assert set(record["methods"]) == {"otsu", "unet"}
+        assert record["methods"]["otsu"]["dice"] > 0.8  # the tuned baseline is a real one
+        mask = io.read(folder / "predictions" / "stardist-right_mask.ome.tiff").data
+        assert mask.shape == (1, 1, 1, 512, 256) and set(np.unique(mask)) <= {0, 1}
+    if notebook.stem == "05_instance_segmentation":
+        for name, loss in record["train_loss"].items():  # 3-class and embedding networks
+            assert loss["last"] < loss["first"], name
+        assert record["methods"]["otsu_watershed"]["ap50"] > 0.7
+        assert set(record["semantic_vs_instance"]) == {
+            "semantic + connected components", "otsu_watershed", "three_class", "embedding"}
+        for name in record["test_images"]:
+            assert_label_image(folder / "predictions" / f"{name}_labels.ome.tiff")
+    if notebook.stem == "06_instances_worms_3d_labelfree":
+        for name, loss in record["train_loss"].items():  # worms, 3D and label-free embeddings
+            assert loss["last"] < loss["first"], name
+        assert record["simulated"] is True  # the worms
+        assert set(record["methods"]) == set(record["methods_3d"]) == {"otsu_watershed",
+                                                                       "embedding"}
+        volume = assert_label_image(
+            folder / "predictions" / "stardist-nuclei-3d-right_labels.ome.tiff")
+        assert volume.shape == (1, 1, 31, 61, 29)
+        for name in record["test_images_labelfree"]:
+            assert_label_image(folder / "predictions" / f"{name}_labels.ome.tiff")
+
+
+def assert_label_image(path: Path) -> np.ndarray:
+    """A label image as saved: unsigned integers, background 0, objects numbered 1..N."""
+    labels = io.read(path).data
+    assert labels.dtype == np.uint32, path
+    values = np.unique(labels)
+    assert values[0] == 0 and np.array_equal(values, np.arange(len(values))), path
+    return labels
 
 
 @pytest.mark.notebook
 def test_labelfree_tutorial_switches_to_the_papers_dataset(server, tmp_path):
     """DATASET=labelfree-2d-timelapse: fetched from a local copy in its real layout (one
     T x C TIFF, brightfield channel 2 -> H2B channel 4), organised, split by the paper's policy."""
-    import numpy as np
     from scipy import ndimage as ndi
 
     rng = np.random.default_rng(0)
@@ -82,9 +116,9 @@ def test_labelfree_tutorial_switches_to_the_papers_dataset(server, tmp_path):
     assert pred.data.shape == (2, 1, 1, 144, 160) and pred.pixel_sizes[2] == pytest.approx(0.5)
 
 
-def _serve_registry_entry(server, tmp_path, name: str, archive: bytes) -> dict:
-    """Serve ``archive`` as the only file of registry entry ``name``; return the environment
-    that points a tutorial at the local copy."""
+def _serve_registry_entry(server, tmp_path, name: str, *archives: bytes) -> dict:
+    """Serve ``archives`` as the files of registry entry ``name`` (in its order); return the
+    environment that points a tutorial at the local copy."""
     import hashlib
     from dataclasses import asdict
 
@@ -94,10 +128,13 @@ def _serve_registry_entry(server, tmp_path, name: str, archive: bytes) -> dict:
 
     root, base = server
     entry = registry.get(name)
-    (root / entry.files[0].filename).write_bytes(archive)
-    entry.files[0].url = f"{base}/{entry.files[0].filename}"
-    entry.files[0].mirrors = []
-    entry.files[0].hash = "sha256:" + hashlib.sha256(archive).hexdigest()
+    if len(archives) != len(entry.files):
+        raise ValueError(f"{name} has {len(entry.files)} files; {len(archives)} given.")
+    for remote, archive in zip(entry.files, archives):
+        (root / remote.filename).write_bytes(archive)
+        remote.url = f"{base}/{remote.filename}"
+        remote.mirrors = []
+        remote.hash = "sha256:" + hashlib.sha256(archive).hexdigest()
     (tmp_path / "registry").mkdir()
     (tmp_path / "registry" / f"{name}.yaml").write_text(yaml.safe_dump(asdict(entry)))
     return {**os.environ, "IM2IM_REGISTRY": str(tmp_path / "registry"),
@@ -111,7 +148,6 @@ def _volume_bytes(tmp_path, arr) -> bytes:
 
 
 def _clean_volumes(n, shape=(8, 40, 40), seed=0):
-    import numpy as np
     from scipy import ndimage as ndi
 
     rng = np.random.default_rng(seed)
@@ -124,7 +160,6 @@ def test_denoising_tutorial_trains_on_care_data(server, tmp_path):
     conditions, fetched from a local copy in the real layout, train and test in 3D."""
     import io as stdio
 
-    import numpy as np
 
     rng = np.random.default_rng(1)
     clean = np.stack(_clean_volumes(6))[:, None]  # S C Z Y X
@@ -175,3 +210,73 @@ def test_modality_transfer_tutorial_trains_on_confocal_sted_data(server, tmp_pat
     assert record["dataset"] == "confocal-sted" and record["simulated"] is False
     assert record["test_images"] == ["test/d"]
     assert io.read(folder / "predictions" / "test_d_pred.ome.tiff").data.shape == (1, 1, 8, 40, 40)
+
+
+def _discs(rng, shape, n, radius):
+    """A label image of ``n`` random discs (later ones on top)."""
+    labels = np.zeros(shape, np.uint8)
+    yy, xx = np.indices(shape)
+    for k in range(1, n + 1):
+        cy, cx = rng.integers(radius, shape[0] - radius), rng.integers(radius, shape[1] - radius)
+        labels[np.hypot(yy - cy, xx - cx) <= radius] = k
+    return labels
+
+
+@pytest.mark.notebook
+def test_semantic_tutorial_segments_glas_glands(server, tmp_path):
+    """DATASET=glas: the challenge's BMP files (RGB H&E + gland instance annotations) in the
+    real layout, fetched from a local copy; glands become the foreground class."""
+    rng = np.random.default_rng(0)
+    root = "Warwick QU Dataset (Released 2016_07_08)"
+    files = {}
+    for name in ("train_1", "train_2", "train_3", "train_4", "testA_1", "testB_1"):
+        anno = _discs(rng, (96, 128), 4, 12)
+        rgb = np.where(anno[..., None] > 0, [120, 60, 160], [230, 200, 220]).astype(np.uint8)
+        files[f"{root}/{name}.bmp"] = png_bytes(rgb, ".bmp")
+        files[f"{root}/{name}_anno.bmp"] = png_bytes(anno, ".bmp")
+    env = _serve_registry_entry(server, tmp_path, "glas", zip_bytes(files))
+    done = subprocess.run([sys.executable, "-m", "im2im_helpers.tutorials", "--no-book", "--out",
+                           str(tmp_path / "out"), "-p", "DATASET", "glas",
+                           str(NOTEBOOKS_DIR / "04_semantic_segmentation.ipynb")],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    folder = tmp_path / "out" / "04_semantic_segmentation"
+    record = json.loads((folder / "metrics.json").read_text())
+    assert record["dataset"] == "glas" and record["simulated"] is False
+    assert record["test_images"] == ["test/testA_1", "test/testB_1"]
+    assert record["chosen"]["otsu"][1] is True  # glands darker than the rest: learned polarity
+    assert record["methods"]["otsu"]["dice"] > 0.9
+    assert io.read(folder / "predictions" / "test_testA_1_mask.ome.tiff").data.shape == (
+        1, 1, 1, 96, 128)
+
+
+@pytest.mark.notebook
+def test_instance_tutorial_segments_bbbc010_worms(server, tmp_path):
+    """WORM_DATASET=bbbc010: per-worm PNG masks and _w2_ TIFFs in the real layout."""
+    rng = np.random.default_rng(1)
+    images, masks = {}, {}
+    for well in ("A01", "A02", "A03", "A04", "A05", "B01", "B02", "B03"):
+        labels = _discs(rng, (96, 96), 3, 9)
+        image = (1000 + 3000 * (labels > 0) + rng.normal(0, 100, labels.shape)).astype(np.uint16)
+        images[f"BBBC010_v2_images/plate_{well}_w2_x.tif"] = _image_bytes(tmp_path, image)
+        for k in range(1, 4):
+            masks[f"BBBC010_v1_foreground_eachworm/{well}_0{k}_ground_truth.png"] = png_bytes(
+                ((labels == k) * 255).astype(np.uint8))
+    env = _serve_registry_entry(server, tmp_path, "bbbc010", zip_bytes(images),
+                                zip_bytes(masks))
+    done = subprocess.run([sys.executable, "-m", "im2im_helpers.tutorials", "--no-book", "--out",
+                           str(tmp_path / "out"), "-p", "WORM_DATASET", "bbbc010",
+                           str(NOTEBOOKS_DIR / "06_instances_worms_3d_labelfree.ipynb")],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    record = json.loads((tmp_path / "out" / "06_instances_worms_3d_labelfree" / "metrics.json"
+                         ).read_text())
+    assert record["dataset"] == "bbbc010" and record["simulated"] is False
+    assert len(record["test_images"]) == 1  # the paper's 5 % of the wells, at least one
+    assert record["methods"]["otsu_watershed"]["ap50"] > 0.5  # separate discs: easy here
+
+
+def _image_bytes(tmp_path, arr) -> bytes:
+    path = tmp_path / "plane.ome.tiff"
+    io.write_ome_tiff(path, arr, "YX", overwrite=True)
+    return path.read_bytes()

@@ -8,11 +8,10 @@ import io as stdio
 import json
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
 import pytest
 import yaml
-from conftest import QuietHandler, tar_gz_bytes, zip_bytes  # noqa: E402
+from conftest import QuietHandler, png_bytes, tar_gz_bytes, zip_bytes  # noqa: E402
 
 from im2im_helpers import data, download, registry
 from im2im_helpers import io as imio
@@ -29,12 +28,6 @@ def tiff_bytes(tmp_path: Path, arr: np.ndarray, dims: str) -> bytes:
     path = tmp_path / f"tmp-{hashlib.md5(arr.tobytes()).hexdigest()}.ome.tiff"
     imio.write_ome_tiff(path, arr, dims, overwrite=True)
     return path.read_bytes()
-
-
-def png_bytes(arr: np.ndarray, ext: str = ".png") -> bytes:
-    buffer = stdio.BytesIO()
-    iio.imwrite(buffer, arr, extension=ext)
-    return buffer.getvalue()
 
 
 def serve(server, name: str, payloads: list[bytes], **options) -> registry.Entry:
@@ -197,6 +190,21 @@ def test_glas_challenge_split(server):
     assert parts["train"].names == ["train_1"]
     assert parts["test"].names == ["testA_1", "testB_1"]
     assert parts["train"][0].input.shape == (3, 8, 10) and parts["train"][0].target.sum() == 9
+
+
+def test_glas_annotations_load_as_instance_and_semantic_targets(server, tmp_path, monkeypatch):
+    rgb = np.full((8, 10, 3), 100, np.uint8)
+    anno = np.zeros((8, 10), np.uint8)
+    anno[1:4, 1:4], anno[5:7, 5:9] = 1, 2  # two glands
+    files = {"train_1.bmp": png_bytes(rgb, ".bmp"), "train_1_anno.bmp": png_bytes(anno, ".bmp"),
+             "testA_1.bmp": png_bytes(rgb, ".bmp"), "testA_1_anno.bmp": png_bytes(anno, ".bmp")}
+    use(monkeypatch, serve(server, "glas", [zip_bytes(files)]))
+    instances = data.load("glas", normalize_target=False)
+    np.testing.assert_array_equal(instances[0].target[0], anno)  # one label per gland
+    semantic = data.foreground(instances)
+    np.testing.assert_array_equal(semantic[0].target[0], anno > 0)
+    assert semantic.config["targets"] == {"kind": "foreground"}
+    assert instances[0].target.max() == 2  # the instance pairs are left as they were
 
 
 def test_allen_downloads_only_the_chosen_fields_of_view(server, tmp_path):

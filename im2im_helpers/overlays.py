@@ -1,0 +1,185 @@
+"""Segmentation figures: instance outlines in colour, semantic masks coloured by agreement
+with the ground truth, and a threshold explorer (ipywidgets slider plus a static figure, since
+widgets do not render in the book)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from im2im_helpers.viz import _plane, _save, slider_figure
+
+#: Colours of :func:`masks`: true positives, false positives, false negatives (RGB, 0-1).
+AGREEMENT_COLOURS = {"correct": (0.2, 0.8, 0.2), "extra": (0.95, 0.2, 0.2),
+                     "missed": (0.2, 0.5, 1.0)}
+
+
+def _grey_rgb(image: np.ndarray) -> np.ndarray:
+    """A display copy of an image: one plane, percentile-stretched, as RGB in [0, 1]. Three
+    channels are shown as colour (RGB histology), anything else as grey."""
+    x = np.asarray(image, dtype=np.float32)
+    if x.ndim == 3 and x.shape[0] == 3:
+        rgb = np.moveaxis(x, 0, -1)
+    else:
+        rgb = np.repeat(_plane(x)[..., None], 3, axis=-1)
+    lo, hi = np.percentile(rgb, (1, 99.5))
+    return np.clip((rgb - lo) / (hi - lo or 1.0), 0, 1)
+
+
+def label_outlines(image: np.ndarray, labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    """RGB picture of ``image`` with the outline of every object of ``labels`` in its own
+    colour (a seeded random colour per label, so neighbouring objects differ).
+
+    ``labels`` is a 2D label image, or 3D (its middle plane is shown, as for ``image``).
+    """
+    from skimage.segmentation import find_boundaries
+
+    rgb = _grey_rgb(image)
+    lab = _plane(labels).astype(np.int64)
+    if lab.shape != rgb.shape[:2]:
+        raise ValueError(f"labels {lab.shape} and image {rgb.shape[:2]} differ in shape.")
+    colours = np.random.default_rng(seed).uniform(0.25, 1.0, (int(lab.max()) + 1, 3))
+    edge = find_boundaries(lab, mode="inner")
+    rgb[edge] = colours[lab[edge]]
+    return rgb
+
+
+def instances(image: np.ndarray, labels: Mapping[str, np.ndarray],
+              crop: tuple[slice, slice] | None = None, path: str | os.PathLike | None = None,
+              title: str | None = None) -> plt.Figure:
+    """One panel per label image (e.g. ground truth | Otsu + watershed | embedding): the image
+    with instance outlines in colour, and the object count in each title.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        The input, ``(C, Y, X)``, ``(Y, X)`` or 3D (middle plane shown).
+    labels : mapping
+        Panel title -> label image of the same spatial shape.
+    crop : (slice, slice), optional
+        Show only this region (a zoom).
+    path : path-like, optional
+        Save the figure here (PNG).
+    """
+    panels = {name: label_outlines(image, lab) for name, lab in labels.items()}
+    counts = {name: len(np.unique(lab)) - int((np.asarray(lab) == 0).any())
+              for name, lab in labels.items()}
+    if crop is not None:
+        panels = {k: v[crop] for k, v in panels.items()}
+    height, width = next(iter(panels.values())).shape[:2]
+    ncols = min(len(panels), 4 if width <= 1.5 * height else 2)
+    nrows = -(-len(panels) // ncols)
+    panel_w = 3.4 if ncols > 2 else 6.0
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False,
+                             figsize=(panel_w * ncols, panel_w * height / width * nrows + 0.8))
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (name, rgb) in zip(axes.flat, panels.items()):
+        ax.imshow(rgb)
+        ax.set_title(f"{name} ({counts[name]} objects)", fontsize=10)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, path)
+    return fig
+
+
+def agreement(image: np.ndarray, mask: np.ndarray, truth: np.ndarray,
+              alpha: float = 0.45) -> np.ndarray:
+    """RGB picture of ``image`` with a predicted foreground ``mask`` coloured against the
+    ground truth: green where both say object, red where only the prediction does (extra),
+    blue where only the truth does (missed); see :data:`AGREEMENT_COLOURS`."""
+    rgb = _grey_rgb(image)
+    pred, true = _plane(mask) > 0.5, _plane(truth) > 0.5
+    for key, where in (("correct", pred & true), ("extra", pred & ~true),
+                       ("missed", ~pred & true)):
+        rgb[where] = (1 - alpha) * rgb[where] + alpha * np.asarray(AGREEMENT_COLOURS[key])
+    return rgb
+
+
+def masks(image: np.ndarray, predictions: Mapping[str, np.ndarray], truth: np.ndarray,
+          crop: tuple[slice, slice] | None = None, path: str | os.PathLike | None = None,
+          title: str | None = None) -> plt.Figure:
+    """One panel per predicted foreground mask, coloured by :func:`agreement` with ``truth``,
+    with its Dice in the title, after a panel of the image itself."""
+    from im2im_helpers.metrics import dice
+
+    panels = {"image": _grey_rgb(image)}
+    for name, mask in predictions.items():
+        panels[f"{name}, Dice {dice(mask, truth):.3f}"] = agreement(image, mask, truth)
+    if crop is not None:
+        panels = {k: v[crop] for k, v in panels.items()}
+    height, width = next(iter(panels.values())).shape[:2]
+    ncols = min(len(panels), 4 if width <= 1.5 * height else 2)
+    nrows = -(-len(panels) // ncols)
+    panel_w = 3.4 if ncols > 2 else 6.0
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False,
+                             figsize=(panel_w * ncols, panel_w * height / width * nrows + 1.0))
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (name, rgb) in zip(axes.flat, panels.items()):
+        ax.imshow(rgb)
+        ax.set_title(name, fontsize=10)
+    fig.text(0.5, 0.0, "green: correct   red: extra (false positive)   blue: missed "
+             "(false negative)", ha="center", fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, path)
+    return fig
+
+
+def dice_by_threshold(probabilities: Sequence[np.ndarray], truths: Sequence[np.ndarray],
+                      thresholds: Sequence[float]) -> np.ndarray:
+    """Mean Dice over images of ``probability > t`` for every threshold ``t`` (a channel axis of
+    size 1 is dropped from both)."""
+    from im2im_helpers.metrics import dice
+
+    pairs = [(_plane(p), _plane(y)) for p, y in zip(probabilities, truths)]
+    return np.array([np.mean([dice(p > t, y) for p, y in pairs]) for t in thresholds])
+
+
+def threshold_explorer(image: np.ndarray, probability: np.ndarray, truth: np.ndarray,
+                       thresholds: Sequence[float] = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2)),
+                       static_threshold: float = 0.5, crop: tuple[slice, slice] | None = None,
+                       path: str | os.PathLike | None = None):
+    """How the foreground threshold on a probability map changes the mask and its Dice.
+
+    Always draws a static figure (Dice against threshold, and the mask at
+    ``static_threshold`` coloured by :func:`agreement`), so the notebook shows it where widgets
+    do not render; returns a slider widget that redraws the mask for another threshold (or
+    ``None`` without ipywidgets).
+    """
+    from im2im_helpers.metrics import dice
+
+    curve = dice_by_threshold([probability], [truth], thresholds)
+
+    def draw(t: float) -> plt.Figure:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2),
+                                          gridspec_kw={"width_ratios": [1, 1.4]})
+        left.plot(thresholds, curve, marker="o", ms=3)
+        left.axvline(t, color="k", lw=1, ls="--")
+        left.set_xlabel("threshold on the probability")
+        left.set_ylabel("Dice")
+        left.set_title("Dice against threshold")
+        mask = _plane(probability) > t
+        rgb = agreement(image, mask, truth)
+        right.imshow(rgb[crop] if crop is not None else rgb)
+        right.set_title(f"threshold {t:.2f}: Dice {dice(mask, _plane(truth)):.3f}", fontsize=10)
+        right.axis("off")
+        fig.tight_layout()
+        return fig
+
+    static = draw(static_threshold)
+    _save(static, path)
+    plt.show()
+    try:
+        import ipywidgets
+    except ImportError:
+        return None
+    slider = ipywidgets.SelectionSlider(options=list(thresholds), value=min(
+        thresholds, key=lambda t: abs(t - static_threshold)), description="threshold")
+    return slider_figure(slider, draw)

@@ -175,6 +175,53 @@ def neuron_sharp_2d() -> Pairs:
     return pairs
 
 
+#: Regions ``(rows, columns)`` of ``skimage``'s IHC image (512 x 512): the top half trains,
+#: the bottom-left quadrant validates, the bottom-right quadrant (a gland in cross-section)
+#: tests. Regions do not overlap.
+IHC_REGIONS = {"ihc-train": ((0, 256), (0, 512)),
+               "ihc-val": ((256, 512), (0, 256)),
+               "ihc-test": ((256, 512), (256, 512))}
+
+#: Percentiles of the whole image's hematoxylin channel that :func:`ihc_hematoxylin` maps to 0
+#: and 1 (then clipped to [0, 1]).
+IHC_PERCENTILES = (1.0, 99.8)
+
+
+def ihc_hematoxylin() -> Pairs:
+    """IHC colour image -> its hematoxylin channel, **computed** by colour deconvolution.
+
+    ``skimage``'s immunohistochemistry image (colonic glands; DAB, brown, and a hematoxylin
+    counterstain, blue; 512 x 512 RGB) as input, ``(3, Y, X)`` scaled from 8 bits to [0, 1].
+    The target ``(1, Y, X)`` is the hematoxylin channel of :func:`skimage.color.rgb2hed`
+    (Ruifrok & Johnston's colour deconvolution with fixed stain vectors), percentile-normalised
+    over the whole image (:data:`IHC_PERCENTILES`) and clipped to [0, 1]. The image is real;
+    the target is not measured but calculated from it, so a model has to learn a colour
+    deconvolution. The pairs are cut into the regions of :data:`IHC_REGIONS` (``ihc-train``,
+    ``ihc-val``, ``ihc-test``); ``config["targets"]`` and every ``origin`` record how the target was
+    made.
+    """
+    from skimage.color import rgb2hed
+
+    path = package_file("skimage", "data/ihc.png")
+    rgb = io.read(path).data[0, :3, 0]  # (3, Y, X), uint8
+    check_finite(rgb.astype("float32"), str(path))
+    hematoxylin = rgb2hed(rgb, channel_axis=0)[0:1]
+    target = percentile_normalize(hematoxylin, *IHC_PERCENTILES).clip(0, 1)
+    image = (rgb / 255.0).astype("float32")
+    computed = {"kind": "computed", "by": "skimage.color.rgb2hed", "channel": "hematoxylin",
+                "normalize": {"percentiles": list(IHC_PERCENTILES), "over": "whole image",
+                              "clip": [0, 1]}}
+    pairs = Pairs(config={"source": {"sample": "ihc-hematoxylin"}, "targets": computed},
+                  simulated=False)
+    for name, region in IHC_REGIONS.items():
+        rows, cols = (slice(*r) for r in region)
+        pairs.append(Pair(name, np.ascontiguousarray(image[:, rows, cols]),
+                          np.ascontiguousarray(target[:, rows, cols]), None, (None, None, None),
+                          {"file": str(path), "region": [list(r) for r in region],
+                           "target": computed}))
+    return pairs
+
+
 #: Offline sample sets by name -> function returning :class:`Pairs`.
 SAMPLES: dict[str, Callable[[], Pairs]] = {
     "ndev-labelfree": ndev_labelfree,
@@ -186,6 +233,7 @@ SAMPLES: dict[str, Callable[[], Pairs]] = {
     "fluorescent-nuclei-2d": fluorescent_nuclei_2d,
     "nuclei-instances-2d": nuclei_instances_2d,
     "neuron-sharp-2d": neuron_sharp_2d,
+    "ihc-hematoxylin": ihc_hematoxylin,
 }
 
 #: Single real images without ground truth: name -> (package, file inside it, extra).

@@ -191,15 +191,28 @@ def glas(raw: Path, out: Path) -> int:
     return count
 
 
+#: Targets of :func:`allen_metadata` read from a segmentation file instead of a channel of the
+#: field of view: option value -> (metadata column of the file's path, channel in that file).
+ALLEN_LABELS = {"nucleus_labels": ("fov_seg_path", 0), "structure_labels": ("struct_seg_path", 0)}
+
+
 def allen_metadata(raw: Path, out: Path, structure: str, input: str, target: str,
                    max_fovs: int, base_url: str) -> int:
     """Allen hiPSC collection: the fields of view of one structure, listed in ``metadata.csv``,
-    fetched one by one from ``base_url`` (only those chosen); brightfield or structure channel
-    as input and target."""
+    fetched one by one from ``base_url`` (only those chosen).
+
+    ``input`` and ``target`` are ``"brightfield"`` or ``"structure"`` (a channel of the field of
+    view); ``target`` may also be a label image from the collection's segmentations:
+    ``"nucleus_labels"`` (the nucleus instance segmentation, channel 0 of ``fov_seg_path``: 3D
+    nuclei instances, e.g. with ``structure="LMNB1"``) or ``"structure_labels"`` (the
+    structure's segmentation in ``struct_seg_path``, e.g. nucleoli with ``structure="FBL"``:
+    semantic against instance segmentation of organelles).
+    """
     table = _find(raw, "metadata.csv", "Allen metadata table")[0]
     columns = {"brightfield": "ChannelNumberBrightfield", "structure": "ChannelNumberStruct"}
-    if input not in columns or target not in columns:
-        raise OrganiseError(f"input/target must be one of {sorted(columns)}.")
+    if input not in columns or target not in {**columns, **ALLEN_LABELS}:
+        raise OrganiseError(f"input must be one of {sorted(columns)}; target one of "
+                            f"{sorted({**columns, **ALLEN_LABELS})}.")
     chosen: dict[str, dict] = {}
     with open(table, newline="") as f:
         for row in csv.DictReader(f):
@@ -207,13 +220,30 @@ def allen_metadata(raw: Path, out: Path, structure: str, input: str, target: str
                 chosen.setdefault(row["fov_path"], row)
     if not chosen:
         raise OrganiseError(f"{table}: no field of view with structure_name={structure!r}.")
+
+    def fetch(path: str) -> io.Image:
+        local = download.fetch(base_url.rstrip("/") + "/" + path, None, raw / "fovs",
+                               Path(path).name)
+        return io.read(local)
+
     for fov_path, row in chosen.items():
-        local = download.fetch(base_url.rstrip("/") + "/" + fov_path, None, raw / "fovs",
-                               Path(fov_path).name)
-        img = io.read(local)
-        cin, cout = int(row[columns[input]]), int(row[columns[target]])
-        _write_pair(out, Path(fov_path).name.split(".")[0], img.data[0, cin : cin + 1],
-                    img.data[0, cout : cout + 1], "CZYX", img.pixel_sizes)
+        img = fetch(fov_path)
+        cin = int(row[columns[input]])
+        if target in ALLEN_LABELS:
+            column, channel = ALLEN_LABELS[target]
+            if not row.get(column):
+                raise OrganiseError(f"{table}: no {column} for {fov_path}; the target "
+                                    f"{target!r} needs it.")
+            labels = fetch(row[column]).data[0, channel : channel + 1]
+            if labels.shape[1:] != img.data.shape[2:]:
+                raise OrganiseError(f"{row[column]}: labels {labels.shape[1:]} do not match the "
+                                    f"field of view {img.data.shape[2:]} ({fov_path}).")
+            y = labels.astype(np.uint32)
+        else:
+            cout = int(row[columns[target]])
+            y = img.data[0, cout : cout + 1]
+        _write_pair(out, Path(fov_path).name.split(".")[0], img.data[0, cin : cin + 1], y,
+                    "CZYX", img.pixel_sizes)
     return len(chosen)
 
 

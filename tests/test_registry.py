@@ -15,6 +15,7 @@ from conftest import QuietHandler, png_bytes, tar_gz_bytes, zip_bytes  # noqa: E
 
 from im2im_helpers import data, download, registry
 from im2im_helpers import io as imio
+from im2im_helpers.organisers import OrganiseError
 from im2im_helpers.schema import SchemaError
 
 
@@ -227,6 +228,31 @@ def test_allen_downloads_only_the_chosen_fields_of_view(server, tmp_path):
     assert pairs[1].input.shape == (1, 3, 8, 8)
     assert pairs[1].input.max() == 302 and pairs[1].target.max() == 102  # BF in, structure out
     assert "/fovs/fov3.ome.tiff" not in QuietHandler.requests_seen  # not chosen, not downloaded
+
+
+def test_allen_nucleus_labels_come_from_the_segmentation_files(server, tmp_path):
+    root, base = server
+    (root / "fovs").mkdir(exist_ok=True)
+    (root / "segs").mkdir(exist_ok=True)
+    fov = np.stack([np.full((3, 8, 8), 100 * c, np.uint16) for c in range(4)])
+    seg = np.zeros((2, 3, 8, 8), np.uint16)
+    seg[0, :, :4], seg[0, :, 4:], seg[1] = 1, 2, 7  # two nuclei; channel 1 (cells) unused
+    (root / "fovs" / "fov0.ome.tiff").write_bytes(tiff_bytes(tmp_path, fov, "CZYX"))
+    (root / "segs" / "fov0_seg.ome.tiff").write_bytes(tiff_bytes(tmp_path, seg, "CZYX"))
+    table = stdio.StringIO()
+    writer = csv.DictWriter(table, fieldnames=["fov_path", "fov_seg_path", "structure_name",
+                                               "ChannelNumberBrightfield", "ChannelNumberStruct"])
+    writer.writeheader()
+    writer.writerow({"fov_path": "fovs/fov0.ome.tiff", "fov_seg_path": "segs/fov0_seg.ome.tiff",
+                     "structure_name": "LMNB1", "ChannelNumberBrightfield": 3,
+                     "ChannelNumberStruct": 1})
+    entry = serve(server, "allen-hipsc", [table.getvalue().encode()], base_url=base,
+                  input="structure", target="nucleus_labels")
+    pair = organised(entry)["all"][0]
+    assert pair.input.max() == 100  # the structure channel (lamin B1: nuclear envelope)
+    assert set(np.unique(pair.target)) == {1, 2} and pair.target.shape == (1, 3, 8, 8)
+    with pytest.raises(OrganiseError, match="struct_seg_path"):
+        organised(entry, input="structure", target="structure_labels")
 
 
 def test_model_archive_is_unpacked_and_listed(server):

@@ -29,6 +29,32 @@ def _grey_rgb(image: np.ndarray) -> np.ndarray:
     return np.clip((rgb - lo) / (hi - lo or 1.0), 0, 1)
 
 
+def _grid(panels: Mapping[str, np.ndarray], crop: tuple[slice, slice] | None,
+          path: str | os.PathLike | None, title: str | None, note: str | None = None
+          ) -> plt.Figure:
+    """RGB panels in a grid (4 columns, 2 for wide images), titled by their keys."""
+    if crop is not None:
+        panels = {k: v[crop] for k, v in panels.items()}
+    height, width = next(iter(panels.values())).shape[:2]
+    ncols = min(len(panels), 4 if width <= 1.5 * height else 2)
+    nrows = -(-len(panels) // ncols)
+    panel_w = 3.4 if ncols > 2 else 6.0
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False,
+                             figsize=(panel_w * ncols, panel_w * height / width * nrows + 1.0))
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (name, rgb) in zip(axes.flat, panels.items()):
+        ax.imshow(rgb)
+        ax.set_title(name, fontsize=10)
+    if note:
+        fig.text(0.5, 0.0, note, ha="center", fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, path)
+    return fig
+
+
 def label_outlines(image: np.ndarray, labels: np.ndarray, seed: int = 0) -> np.ndarray:
     """RGB picture of ``image`` with the outline of every object of ``labels`` in its own
     colour (a seeded random colour per label, so neighbouring objects differ).
@@ -67,24 +93,8 @@ def instances(image: np.ndarray, labels: Mapping[str, np.ndarray],
     panels = {name: label_outlines(image, lab) for name, lab in labels.items()}
     counts = {name: len(np.unique(lab)) - int((np.asarray(lab) == 0).any())
               for name, lab in labels.items()}
-    if crop is not None:
-        panels = {k: v[crop] for k, v in panels.items()}
-    height, width = next(iter(panels.values())).shape[:2]
-    ncols = min(len(panels), 4 if width <= 1.5 * height else 2)
-    nrows = -(-len(panels) // ncols)
-    panel_w = 3.4 if ncols > 2 else 6.0
-    fig, axes = plt.subplots(nrows, ncols, squeeze=False,
-                             figsize=(panel_w * ncols, panel_w * height / width * nrows + 0.8))
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, (name, rgb) in zip(axes.flat, panels.items()):
-        ax.imshow(rgb)
-        ax.set_title(f"{name} ({counts[name]} objects)", fontsize=10)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    _save(fig, path)
-    return fig
+    panels = {f"{name} ({counts[name]} objects)": rgb for name, rgb in panels.items()}
+    return _grid(panels, crop, path, title)
 
 
 def agreement(image: np.ndarray, mask: np.ndarray, truth: np.ndarray,
@@ -110,26 +120,8 @@ def masks(image: np.ndarray, predictions: Mapping[str, np.ndarray], truth: np.nd
     panels = {"image": _grey_rgb(image)}
     for name, mask in predictions.items():
         panels[f"{name}, Dice {dice(mask, truth):.3f}"] = agreement(image, mask, truth)
-    if crop is not None:
-        panels = {k: v[crop] for k, v in panels.items()}
-    height, width = next(iter(panels.values())).shape[:2]
-    ncols = min(len(panels), 4 if width <= 1.5 * height else 2)
-    nrows = -(-len(panels) // ncols)
-    panel_w = 3.4 if ncols > 2 else 6.0
-    fig, axes = plt.subplots(nrows, ncols, squeeze=False,
-                             figsize=(panel_w * ncols, panel_w * height / width * nrows + 1.0))
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, (name, rgb) in zip(axes.flat, panels.items()):
-        ax.imshow(rgb)
-        ax.set_title(name, fontsize=10)
-    fig.text(0.5, 0.0, "green: correct   red: extra (false positive)   blue: missed "
-             "(false negative)", ha="center", fontsize=9)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    _save(fig, path)
-    return fig
+    return _grid(panels, crop, path, title, note="green: correct   red: extra (false "
+                 "positive)   blue: missed (false negative)")
 
 
 def dice_by_threshold(probabilities: Sequence[np.ndarray], truths: Sequence[np.ndarray],

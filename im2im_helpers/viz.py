@@ -252,3 +252,127 @@ def sweep(
     fig.tight_layout()
     _save(fig, path)
     return fig
+
+
+def _epoch_values(history: Mapping, name: str) -> list[tuple[int, int, float]] | None:
+    """The per-epoch values of a logged term: ``NAME_epoch`` when it was logged per step too."""
+    return history.get(f"{name}_epoch", history.get(name))
+
+
+def loss_terms(
+    run_or_history,
+    names: list[str] | tuple[str, ...] = ("train_g_l1", "train_g_adv", "train_d", "val_loss"),
+    path: str | os.PathLike | None = None,
+    guides: Mapping[str, float] | None = None,
+    title: str | None = None,
+) -> plt.Figure:
+    """Each separately logged loss term per epoch in its own panel (its own scale).
+
+    What to look at when training a GAN: the total loss hides the tug of war between generator
+    and discriminator; its terms show it.
+
+    Parameters
+    ----------
+    run_or_history : Run or dict
+        A :class:`im2im_helpers.train.Run` or its ``history()``.
+    names : sequence of str
+        Logged terms (``NAME_epoch`` is used where the term was also logged per step); terms the
+        history lacks are left out, but at least one must be there.
+    guides : mapping, optional
+        Term -> a value drawn as a dashed line (e.g. 0.25 for the least-squares GAN losses of a
+        discriminator that cannot tell real from generated).
+    """
+    history = run_or_history.history() if hasattr(run_or_history, "history") else run_or_history
+    curves = {n: v for n in names if (v := _epoch_values(history, n))}
+    if not curves:
+        raise ValueError(f"None of {list(names)} is in the history (found {sorted(history)}).")
+    fig, axes = plt.subplots(1, len(curves), figsize=(3.6 * len(curves), 3.2), squeeze=False)
+    for ax, (name, values) in zip(axes[0], curves.items()):
+        ax.plot([e + 1 for e, _, _ in values], [v for _, _, v in values], marker="o", ms=2)
+        if guides and name in guides:
+            ax.axhline(guides[name], color="grey", ls="--", lw=1)
+        ax.set_xlabel("epoch")
+        ax.set_title(name, fontsize=10)
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, path)
+    return fig
+
+
+def _display(x: np.ndarray) -> tuple[np.ndarray, bool]:
+    """A 2D plane, or an RGB picture in [0, 1] (percentile-stretched) for three channels."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 3 and x.shape[0] == 3:
+        rgb = np.moveaxis(x, 0, -1)
+        lo, hi = np.percentile(rgb, (0.5, 99.5))
+        return np.clip((rgb - lo) / (hi - lo or 1.0), 0, 1), True
+    return _plane(x), False
+
+
+def compare_colour(
+    images: Mapping[str, np.ndarray],
+    target_key: str = "target",
+    crop: tuple[slice, slice] | None = None,
+    path: str | os.PathLike | None = None,
+    title: str | None = None,
+) -> plt.Figure:
+    """One row of panels like :func:`compare`, with three-channel images shown in colour.
+
+    For stain transfer, where the input (and sometimes the target) is an RGB picture: a
+    ``(3, Y, X)`` image is shown as colour, anything else as one plane in the target's display
+    range (when the target is one plane too). No error map: compare colours by eye, numbers in
+    a table.
+    """
+    shown = {k: _display(v) for k, v in images.items()}
+    if crop is not None:
+        shown = {k: (v[crop], rgb) for k, (v, rgb) in shown.items()}
+    target, target_rgb = shown.get(target_key, (None, True))
+    limits = (None, None) if target_rgb else tuple(np.percentile(target, (1, 99.5)))
+    height, width = next(iter(shown.values()))[0].shape[:2]
+    ncols = len(shown) if width <= 1.5 * height else 2
+    nrows = -(-len(shown) // ncols)
+    panel_w = 3.2 if ncols > 2 else 6.0
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False,
+                             figsize=(panel_w * ncols, panel_w * height / width * nrows + 0.8))
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (name, (picture, rgb)) in zip(axes.flat, shown.items()):
+        if rgb:
+            ax.imshow(picture)
+        else:
+            lo, hi = limits if limits[0] is not None else np.percentile(picture, (1, 99.5))
+            ax.imshow(picture, cmap="magma", vmin=lo, vmax=hi)
+        ax.set_title(name, fontsize=10)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, path)
+    return fig
+
+
+def power_spectra(
+    images: Mapping[str, np.ndarray],
+    path: str | os.PathLike | None = None,
+    title: str | None = None,
+    bins: int = 32,
+) -> plt.Figure:
+    """Radially averaged power spectra (:func:`im2im_helpers.stain.radial_power_spectrum`) of
+    2D images on one log-log plot: where the curves part at high frequencies, one image has more
+    (or less) fine texture than another."""
+    from im2im_helpers.stain import radial_power_spectrum
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, image in images.items():
+        freq, power = radial_power_spectrum(image, bins)
+        ax.loglog(freq, power, label=name, lw=1.5)
+    ax.set_xlabel("spatial frequency (cycles per pixel)")
+    ax.set_ylabel("power")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=9)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    _save(fig, path)
+    return fig

@@ -78,6 +78,18 @@ def test_notebook_runs_in_quick_mode(notebook, tmp_path):
         assert volume.shape == (1, 1, 31, 61, 29)
         for name in record["test_images_labelfree"]:
             assert_label_image(folder / "predictions" / f"{name}_labels.ome.tiff")
+    if notebook.stem == "07_stain_transfer":
+        for name, loss in record["train_loss"].items():  # FCN loss, pix2pix's L1 term
+            assert loss["last"] < loss["first"], name
+        assert record["simulated"] is False and record["target"]["by"] == "skimage.color.rgb2hed"
+        assert set(record["methods"]) == {"ridge_rgb", "ridge_od", "fcn", "pix2pix"}
+        assert record["methods"]["ridge_od"]["pearson"] > 0.99  # the form of the computed target
+        for method in ("fcn", "pix2pix"):
+            saved = io.read(folder / "predictions" / f"ihc-test_{method}.ome.tiff").data
+            assert saved.shape == (1, 1, 1, 256, 256)  # the hematoxylin target of the test region
+            low, high = np.percentile(saved, (1, 99))
+            assert -0.5 < low < high < 1.5 and saved.std() > 0.05  # a [0, 1] target, not flat
+        assert (folder / "figures" / "pix2pix_terms.png").is_file()
 
 
 def assert_label_image(path: Path) -> np.ndarray:
@@ -280,3 +292,50 @@ def _image_bytes(tmp_path, arr) -> bytes:
     path = tmp_path / "plane.ome.tiff"
     io.write_ome_tiff(path, arr, "YX", overwrite=True)
     return path.read_bytes()
+
+
+def _deepliif_strip(rng, size=64) -> np.ndarray:
+    """Six square RGB panels side by side, as DeepLIIF ships them: IHC (blue nuclei on white,
+    with noise), hematoxylin (the same nuclei), DAPI (blue nuclei on black), Lap2 (red nuclear
+    rims), then an empty Ki67 panel and a segmentation mask."""
+    from scipy import ndimage as ndi
+
+    nuclei = _discs(rng, (size, size), 5, 7) > 0
+    rims = nuclei & ~ndi.binary_erosion(nuclei, iterations=2)
+
+    def paint(mask, inside, outside):
+        return np.where(mask[..., None], inside, outside)
+
+    ihc = paint(nuclei, [70, 80, 170], [235, 230, 225]) + rng.normal(0, 4, (size, size, 3))
+    panels = [ihc, paint(nuclei, [90, 90, 180], [240, 240, 240]),
+              paint(nuclei, [0, 0, 200], [0, 0, 10]), paint(rims, [200, 60, 60], [5, 5, 5]),
+              np.zeros((size, size, 3)), paint(nuclei, [255, 0, 0], [0, 0, 0])]
+    return np.concatenate(panels, axis=1).clip(0, 255).astype(np.uint8)
+
+
+@pytest.mark.notebook
+def test_stain_transfer_tutorial_trains_on_deepliif_panels(server, tmp_path):
+    """DATASET=deepliif, TARGET=dapi: the training and validation zips of side-by-side PNG
+    panels in the real layout, fetched from a local copy; the validation set tests."""
+    rng = np.random.default_rng(0)
+    train = zip_bytes({f"DeepLIIF_Training_Set/t{k}.png": png_bytes(_deepliif_strip(rng))
+                       for k in range(6)})
+    val = zip_bytes({f"DeepLIIF_Validation_Set/v{k}.png": png_bytes(_deepliif_strip(rng))
+                     for k in range(2)})
+    env = _serve_registry_entry(server, tmp_path, "deepliif", train, val)
+    done = subprocess.run([sys.executable, "-m", "im2im_helpers.tutorials", "--no-book", "--out",
+                           str(tmp_path / "out"), "-p", "DATASET", "deepliif", "-p", "TARGET",
+                           "dapi", str(NOTEBOOKS_DIR / "07_stain_transfer.ipynb")],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    folder = tmp_path / "out" / "07_stain_transfer"
+    record = json.loads((folder / "metrics.json").read_text())
+    assert record["dataset"] == "deepliif" and record["simulated"] is False
+    assert record["target"] == {"panel": "dapi"}
+    assert record["test_images"] == ["test/v0", "test/v1"]
+    # DAPI here is a function of the IHC colour: the panel that was picked lines up with the input
+    assert record["methods"]["ridge_rgb"]["pearson"] > 0.9
+    for name, loss in record["train_loss"].items():
+        assert loss["last"] < loss["first"], name
+    saved = io.read(folder / "predictions" / "test_v0_pix2pix.ome.tiff")
+    assert saved.data.shape == (1, 3, 1, 64, 64)  # the RGB panel, predicted

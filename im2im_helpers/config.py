@@ -42,11 +42,13 @@ class DataConfig:
     normalize_percentiles: list[float] | None = field(default_factory=lambda: [1.0, 99.8])
     normalize_target: bool = True
     dims: int | None = None
+    transforms: list = field(default_factory=list)  # e.g. [{"kind": "foreground"}], in order
     split: SplitConfig = field(default_factory=SplitConfig)
     patch: list[int] = field(default_factory=lambda: [128, 128])
     batch_size: int = 8
     samples_per_image: int = 16
     augment: str = "flips"
+    unpaired: bool = False
     num_workers: int = 0
     seed: int = 0
 
@@ -155,6 +157,7 @@ def from_objects(task, datamodule, train: dict) -> RunConfig:
         normalize_percentiles=[norm["low"], norm["high"]] if norm else None,
         normalize_target=bool(norm["target"]) if norm else True,
         dims=len(datamodule.patch),
+        transforms=list(pairs_cfg.get("transforms", [])),
         split=SplitConfig(**datamodule.split.config),
         **datamodule.config,
     )
@@ -170,10 +173,11 @@ def build(cfg: RunConfig):
     d = cfg.data
     pairs = data.load(d.source, d.normalize_percentiles, d.normalize_target, d.dims,
                       d.source_options or None)
+    pairs = data.apply_transforms(pairs, d.transforms)
     s = d.split
     split = data.split(pairs, s.test, s.val, s.seed, s.shuffle, s.file)
     dm = data.patches(split, d.patch, d.batch_size, d.samples_per_image, d.augment,
-                      d.num_workers, d.seed)
+                      d.num_workers, d.seed, unpaired=d.unpaired)
     t = cfg.task
     task = TASKS[t.kind](cfg.model, loss=t.loss, lr=t.lr, weight_decay=t.weight_decay,
                          scheduler=t.scheduler, **t.options)

@@ -8,9 +8,11 @@ so that a run's data can be described by (and rebuilt from) a small dictionary.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
+
+import numpy as np
 
 from im2im_helpers import registry
 from im2im_helpers.pairs import (
@@ -21,6 +23,7 @@ from im2im_helpers.pairs import (
     load_folder,
     normalize,
     percentile_normalize,
+    with_transform,
     write_folder,
 )
 from im2im_helpers.patches import PatchDataModule
@@ -29,9 +32,9 @@ from im2im_helpers.samples import SAMPLES
 from im2im_helpers.splits import Split, SplitError, make_split
 
 __all__ = [
-    "Pair", "PairError", "Pairs", "PatchDataModule", "Split", "SplitError", "cache_dir",
-    "foreground", "halves", "load", "patches", "percentile_normalize", "split", "three_class",
-    "write_folder",
+    "Pair", "PairError", "Pairs", "PatchDataModule", "Split", "SplitError", "apply_transforms",
+    "cache_dir", "foreground", "halves", "load", "masks_to_images", "patches",
+    "percentile_normalize", "split", "synthetic_images", "three_class", "write_folder",
 ]
 
 
@@ -134,23 +137,61 @@ def patches(
     augment: str = "flips",
     num_workers: int = 0,
     seed: int = 0,
+    unpaired: bool = False,
 ) -> PatchDataModule:
-    """A Lightning DataModule of random training patches (see :class:`PatchDataModule`)."""
-    return PatchDataModule(split, patch, batch, samples_per_image, augment, num_workers, seed)
+    """A Lightning DataModule of random training patches (see :class:`PatchDataModule`);
+    ``unpaired=True`` draws inputs and targets independently (for CycleGAN)."""
+    return PatchDataModule(split, patch, batch, samples_per_image, augment, num_workers, seed,
+                           unpaired)
 
 
 def _with_targets(pairs: Pairs, make, what: dict) -> Pairs:
     """``pairs`` with every target replaced by ``make(target)`` (float32), noted in the config."""
-    import numpy as np
-
     return Pairs([replace(p, target=np.asarray(make(p.target), dtype=np.float32)) for p in pairs],
-                 {**pairs.config, "targets": what}, pairs.simulated)
+                 with_transform({**pairs.config, "targets": what}, what), pairs.simulated)
 
 
 def foreground(pairs: Pairs) -> Pairs:
     """Semantic-segmentation pairs from instance pairs: every target becomes ``label > 0``
     (1 = object, 0 = background), so the objects of a label image become one class."""
     return _with_targets(pairs, lambda y: y > 0, {"kind": "foreground"})
+
+
+def masks_to_images(pairs: Pairs) -> Pairs:
+    """Pairs for synthesising images from masks: the foreground of each label image
+    (``label > 0``, 1 = object) becomes the input and the image the target (as normalised when
+    loaded: load with ``normalize_target=False`` so the labels stay integers)."""
+    items = [replace(p, input=(p.target > 0).astype(np.float32),
+                     target=np.asarray(p.input, np.float32)) for p in pairs]
+    return Pairs(items, with_transform(pairs.config, {"kind": "masks_to_images"}),
+                 pairs.simulated)
+
+
+def synthetic_images(pairs: Pairs, generate: Callable[[np.ndarray], np.ndarray],
+                     how: Mapping) -> Pairs:
+    """Segmentation pairs with *synthetic* images: for every ``mask -> image`` pair (as made by
+    :func:`masks_to_images`) the input becomes ``generate(mask)`` and the target the mask, to
+    train a segmentation model on generated images. Marked ``simulated``, with ``how`` (which
+    generator) recorded; write them with :func:`write_folder` so that a run can be repeated."""
+    items = [replace(p, input=np.asarray(generate(p.input), np.float32),
+                     target=np.asarray(p.input, np.float32)) for p in pairs]
+    return Pairs(items, {"source": {"simulated": {"kind": "synthetic_images", **how}}},
+                 simulated=True)
+
+
+def apply_transforms(pairs: Pairs, steps: Sequence[Mapping]) -> Pairs:
+    """Redo recorded pair transforms (``pairs.config["transforms"]``, saved in a run's
+    ``config.yaml`` as ``data.transforms``): ``{"kind": "halves"}``, ``{"kind": "foreground"}``,
+    ``{"kind": "three_class", "boundary_width": 1}``, ``{"kind": "masks_to_images"}``, in order."""
+    known = {"halves": halves, "foreground": foreground, "three_class": three_class,
+             "masks_to_images": masks_to_images}
+    for step in steps:
+        options = {k: v for k, v in step.items() if k != "kind"}
+        if step.get("kind") not in known:
+            raise ValueError(f"data.transforms: unknown transform {step!r}; known kinds are "
+                             f"{sorted(known)}.")
+        pairs = known[step["kind"]](pairs, **options)
+    return pairs
 
 
 def three_class(pairs: Pairs, boundary_width: int = 1) -> Pairs:

@@ -66,7 +66,9 @@ def build(name: str, dims: int, in_channels: int = 1, out_channels: int = 1, see
         Seed of the initial weights (the global random state is left as it was).
     **options
         Network options such as ``channels=(32, 64, 128, 256)`` (UNet, AttentionUnet),
-        ``features`` (BasicUNet) or ``filters`` (DynUNet).
+        ``features`` (BasicUNet) or ``filters`` (DynUNet); and, for every network,
+        ``activation``: ``None`` (raw outputs, default), ``"sigmoid"`` (outputs in (0, 1), e.g. a
+        generator of masks) or ``"tanh"`` (in (-1, 1)).
 
     Returns
     -------
@@ -79,20 +81,31 @@ def build(name: str, dims: int, in_channels: int = 1, out_channels: int = 1, see
     if dims not in (2, 3):
         raise ValueError(f"dims={dims}: only 2D and 3D networks exist.")
     check_options(key, options)
+    network_options = {k: v for k, v in options.items() if k != "activation"}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = BUILDERS[key](dims, in_channels, out_channels, **options)
+        net = BUILDERS[key](dims, in_channels, out_channels, **network_options)
+    if options.get("activation") is not None:
+        net = nn.Sequential(net, ACTIVATIONS[options["activation"]]())
     net.im2im_spec = {"name": key, "dims": dims, "in_channels": in_channels,
                       "out_channels": out_channels, "seed": seed, **_plain(options)}
     return net
+
+
+#: Output activations :func:`build` can append (``activation=...``).
+ACTIVATIONS: dict[str, type[nn.Module]] = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 
 
 def check_options(name: str, options: dict) -> None:
     """Raise ``ValueError`` if ``options`` holds a key that network ``name`` does not take."""
     if name not in BUILDERS:
         raise ValueError(f"Unknown network {name!r}; choose one of {sorted(BUILDERS)}.")
+    activation = options.get("activation")
+    if activation is not None and activation not in ACTIVATIONS:
+        raise ValueError(f"activation={activation!r}: choose None or one of {sorted(ACTIVATIONS)}.")
     allowed = set(inspect.signature(BUILDERS[name]).parameters) - {"dims", "in_channels",
                                                                     "out_channels"}
+    allowed.add("activation")
     unknown = set(options) - allowed
     if unknown:
         raise ValueError(

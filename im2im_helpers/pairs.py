@@ -256,11 +256,19 @@ def write_folder(pairs: Pairs, folder: str | os.PathLike, overwrite: bool = Fals
     return folder
 
 
+def with_transform(config: dict, step: dict) -> dict:
+    """``config`` with ``step`` appended to its ``transforms``: the record of what was done to
+    the loaded pairs, so that a run's ``config.yaml`` can redo it (see
+    :func:`im2im_helpers.data.apply_transforms`)."""
+    return {**config, "transforms": [*config.get("transforms", []), dict(step)]}
+
+
 def halves(pairs: Pairs) -> Pairs:
     """Every pair cut in two along its last (X) axis: ``NAME-left`` and ``NAME-right``, so that
     one image (or volume) can train on one half and test on the other. An object cut by the
     middle keeps its label on both sides."""
-    out = Pairs(config={**pairs.config, "halves": True}, simulated=pairs.simulated)
+    out = Pairs(config=with_transform(pairs.config, {"kind": "halves"}),
+                simulated=pairs.simulated)
     for p in pairs:
         mid = p.input.shape[-1] // 2
         for side, cut in (("left", np.s_[..., :mid]), ("right", np.s_[..., mid:])):

@@ -9,6 +9,7 @@ import lightning as L
 import numpy as np
 from monai import transforms as mt
 from monai.data import DataLoader, Dataset
+from torch.utils.data import Dataset as TorchDataset
 
 from im2im_helpers.pairs import Pair, PairError
 from im2im_helpers.splits import Split
@@ -77,6 +78,42 @@ def tiles(pair: Pair, patch: Sequence[int], with_cost: bool) -> list[dict]:
     return out
 
 
+class UnpairedPatches(TorchDataset):
+    """Random input patches of one training pair next to random target patches of *another*
+    pair, at an independent position: data without correspondence, for CycleGAN.
+
+    Item ``k`` crops the input of pair ``i = k % n`` and the target of pair
+    ``(i + 1 + (k // n) % (n - 1)) % n``, so over the rounds every input meets the targets of
+    all other images and never its own (with a single pair, only the positions differ).
+    MONAI's paired datasets crop both keys at one position, hence this small class.
+    """
+
+    def __init__(self, pairs: Sequence[Pair], samples_per_image: int, patch: Sequence[int],
+                 augment: str = "flips", seed: int = 0):
+        self.inputs = [{"input": p.input} for p in pairs]
+        self.targets = [{"target": p.target} for p in pairs]
+        self.rounds = samples_per_image
+        self.crop_input = patch_transform(patch, ["input"], augment)
+        self.crop_input.set_random_state(seed=seed)
+        geometric = "+".join(sorted(parse_augment(augment) - {"intensity"})) or "none"
+        self.crop_target = patch_transform(patch, ["target"], geometric)
+        self.crop_target.set_random_state(seed=seed + 1)
+
+    def partner(self, k: int) -> int:
+        """Which pair's target item ``k`` uses."""
+        n = len(self.inputs)
+        i = k % n
+        return i if n == 1 else (i + 1 + (k // n) % (n - 1)) % n
+
+    def __len__(self) -> int:
+        return len(self.inputs) * self.rounds
+
+    def __getitem__(self, k: int) -> dict:
+        a = self.crop_input(self.inputs[k % len(self.inputs)])
+        b = self.crop_target(self.targets[self.partner(k)])
+        return {"input": a["input"], "target": b["target"]}
+
+
 class PatchDataModule(L.LightningDataModule):
     """Training on random patches of the training pairs, validation on tiles of the val pairs.
 
@@ -98,6 +135,10 @@ class PatchDataModule(L.LightningDataModule):
         DataLoader worker processes (0 loads in the training process).
     seed : int
         Seed of the patch sampling and augmentation.
+    unpaired : bool
+        Draw input and target patches independently, from different training pairs (see
+        :class:`UnpairedPatches`): for tasks that learn without pairs (CycleGAN). Validation
+        keeps the pairs' tiles.
     """
 
     def __init__(
@@ -109,6 +150,7 @@ class PatchDataModule(L.LightningDataModule):
         augment: str = "flips",
         num_workers: int = 0,
         seed: int = 0,
+        unpaired: bool = False,
     ):
         super().__init__()
         self.split = split
@@ -124,7 +166,9 @@ class PatchDataModule(L.LightningDataModule):
         self.augment = augment
         self.num_workers = num_workers
         self.seed = seed
-        self.with_cost = any(p.cost is not None for p in [*split.train, *split.val])
+        self.unpaired = unpaired
+        self.with_cost = not unpaired and any(p.cost is not None
+                                              for p in [*split.train, *split.val])
         keys = ["input", "target", *(["cost"] if self.with_cost else [])]
         self.transform = patch_transform(self.patch, keys, augment)
         self.transform.set_random_state(seed=seed)
@@ -137,19 +181,24 @@ class PatchDataModule(L.LightningDataModule):
             "batch_size": self.batch_size,
             "samples_per_image": self.samples_per_image,
             "augment": self.augment,
+            "unpaired": self.unpaired,
             "num_workers": self.num_workers,
             "seed": self.seed,
         }
 
     def train_dataloader(self) -> DataLoader:
-        items = [_item(p, self.with_cost) for p in self.split.train]
-        items = items * self.samples_per_image
+        if self.unpaired:
+            dataset = UnpairedPatches(self.split.train, self.samples_per_image, self.patch,
+                                      self.augment, self.seed)
+        else:
+            items = [_item(p, self.with_cost) for p in self.split.train]
+            dataset = Dataset(items * self.samples_per_image, transform=self.transform)
         return DataLoader(
-            Dataset(items, transform=self.transform),
+            dataset,
             batch_size=self.batch_size,
             shuffle=True,
             num_workers=self.num_workers,
-            drop_last=len(items) >= self.batch_size,
+            drop_last=len(dataset) >= self.batch_size,
             persistent_workers=self.num_workers > 0,
         )
 

@@ -1,5 +1,5 @@
-"""Stain transfer: a per-pixel colour baseline, colour images as one grey channel for the
-metrics, and texture statistics that say how much fine detail an output has next to its target.
+"""Stain transfer: a per-pixel colour baseline and colour images as one grey channel for the
+metrics. The texture statistics it uses live in :mod:`im2im_helpers.texture` (re-exported here).
 """
 
 from __future__ import annotations
@@ -7,6 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
+from im2im_helpers.texture import high_frequency_ratio, radial_power_spectrum
+
+__all__ = ["ColourRidge", "grey", "high_frequency_ratio", "radial_power_spectrum"]
 
 
 def grey(x: np.ndarray) -> np.ndarray:
@@ -90,55 +94,3 @@ class ColourRidge:
         a = (self.features(x) - self.mean_) / self.scale_
         y = a @ self.coef_ + self.intercept_
         return y.T.reshape(-1, *np.shape(x)[1:]).astype(np.float32)
-
-
-def _plane(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim == 3:
-        x = grey(x)[0]
-    if x.ndim != 2:
-        raise ValueError(f"shape {x.shape}: expected a 2D image, (Y, X) or (C, Y, X).")
-    return x
-
-
-def radial_power_spectrum(x: np.ndarray, bins: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """How the variance of a 2D image is spread over spatial frequencies.
-
-    The image (``(Y, X)``, or ``(C, Y, X)`` averaged over channels) minus its mean is multiplied
-    by a Hann window (so the image border adds no spurious high frequencies), Fourier
-    transformed, and its power ``|F|^2 / pixels`` averaged in ``bins`` rings of equal width
-    between 0 and 0.5 cycles per pixel (the Nyquist frequency; the corners beyond are left out).
-    Fine texture and noise sit at high frequencies; a blurred image has less power there.
-
-    Returns
-    -------
-    frequencies, power : numpy.ndarray
-        Centre of each ring (cycles per pixel) and the mean power in it.
-    """
-    x = _plane(x)
-    window = np.outer(np.hanning(x.shape[0]), np.hanning(x.shape[1]))
-    power = np.abs(np.fft.fft2((x - x.mean()) * window)) ** 2 / x.size
-    fy = np.fft.fftfreq(x.shape[0])[:, None]
-    fx = np.fft.fftfreq(x.shape[1])[None, :]
-    radius = np.hypot(fy, fx)
-    edges = np.linspace(0, 0.5, bins + 1)
-    ring = np.digitize(radius, edges) - 1
-    inside = (ring >= 0) & (ring < bins)
-    total = np.bincount(ring[inside], power[inside], bins)
-    count = np.bincount(ring[inside], minlength=bins)
-    return (edges[:-1] + edges[1:]) / 2, total / np.maximum(count, 1)
-
-
-def high_frequency_ratio(pred: np.ndarray, target: np.ndarray, cutoff: float = 0.25) -> float:
-    """Power of ``pred`` above ``cutoff`` cycles per pixel divided by the target's.
-
-    1: as much fine detail (texture, edges, noise) as the target; below 1: smoother (blurred,
-    as an average of plausible outputs is); above 1: more (noise, invented texture). Says
-    nothing about whether the detail is in the right place: read it next to Pearson r and SSIM.
-    """
-    if not 0 < cutoff < 0.5:
-        raise ValueError(f"cutoff={cutoff}: choose a frequency between 0 and 0.5 cycles/pixel.")
-    freq, p_pred = radial_power_spectrum(pred)
-    _, p_target = radial_power_spectrum(target)
-    high = freq > cutoff
-    return float(p_pred[high].sum() / max(p_target[high].sum(), 1e-30))

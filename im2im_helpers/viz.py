@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -358,10 +358,10 @@ def power_spectra(
     title: str | None = None,
     bins: int = 32,
 ) -> plt.Figure:
-    """Radially averaged power spectra (:func:`im2im_helpers.stain.radial_power_spectrum`) of
+    """Radially averaged power spectra (:func:`im2im_helpers.texture.radial_power_spectrum`) of
     2D images on one log-log plot: where the curves part at high frequencies, one image has more
     (or less) fine texture than another."""
-    from im2im_helpers.stain import radial_power_spectrum
+    from im2im_helpers.texture import radial_power_spectrum
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, image in images.items():
@@ -370,6 +370,33 @@ def power_spectra(
     ax.set_xlabel("spatial frequency (cycles per pixel)")
     ax.set_ylabel("power")
     ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=9)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    _save(fig, path)
+    return fig
+
+
+def histograms(
+    images: Mapping[str, Sequence[np.ndarray]],
+    path: str | os.PathLike | None = None,
+    title: str | None = None,
+    bins: int = 64,
+) -> plt.Figure:
+    """Intensity histograms (densities, log scale) of groups of images on one plot, e.g. real
+    test images next to synthetic ones made from the same masks; all groups share the bins."""
+    values = {name: np.concatenate([np.ravel(x) for x in group]) for name, group in images.items()}
+    low = min(float(np.percentile(v, 0.1)) for v in values.values())
+    high = max(float(np.percentile(v, 99.9)) for v in values.values())
+    edges = np.linspace(low, high, bins + 1)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, v in values.items():
+        ax.hist(np.clip(v, low, high), bins=edges, density=True, histtype="step", lw=1.5,
+                label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("intensity (normalised)")
+    ax.set_ylabel("density")
     ax.legend(fontsize=9)
     if title:
         ax.set_title(title)

@@ -1,5 +1,6 @@
 """YAML run configurations are validated on load with errors that say what to fix."""
 
+import numpy as np
 import pytest
 
 from im2im_helpers import config
@@ -53,3 +54,14 @@ def test_save_refuses_to_overwrite(tmp_path):
     with pytest.raises(FileExistsError):
         config.save(cfg, out)
     assert config.load(out) == cfg
+
+
+def test_a_config_redoes_the_pair_transforms_and_unpaired_sampling(tmp_path):
+    text = GOOD.replace("source: ndev-labelfree", "source: nuclei-instances-2d\n"
+                        "  normalize_target: false\n  transforms: [{kind: foreground}]\n"
+                        "  unpaired: true")
+    text = text.replace("split: {test: 2, val: 1, shuffle: false}",
+                        f"split: {{test: 2, val: 1, shuffle: false, file: {tmp_path}/s.json}}")
+    task, dm = config.build(config.load(write(tmp_path, text)))
+    assert dm.unpaired and dm.split.train.config["transforms"] == [{"kind": "foreground"}]
+    assert set(np.unique(dm.split.train[0].target)) == {0.0, 1.0}  # masks, not instance labels

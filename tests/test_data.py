@@ -169,3 +169,55 @@ def test_ndev_sample_is_a_real_labelfree_time_lapse():
 def test_unknown_source_lists_the_samples(tmp_path):
     with pytest.raises(FileNotFoundError, match="ndev-labelfree"):
         data.load(tmp_path / "missing")
+
+
+def test_unpaired_patches_take_targets_from_other_images(tmp_path):
+    # each image is constant: its value says which image a patch came from
+    for i in range(3):
+        write(tmp_path / f"p{i}_IM.tif", np.full((40, 50), i, np.float32))
+        write(tmp_path / f"p{i}_GT.tif", np.full((40, 50), 10 + i, np.float32))
+    split = data.split(data.load(tmp_path, normalize_percentiles=None), test=0, val=0,
+                       path=tmp_path / "s.json")
+    dm = data.patches(split, patch=(16, 16), batch=6, samples_per_image=4, unpaired=True)
+    seen = set()
+    for batch in dm.train_dataloader():
+        sources = batch["input"].amax(dim=(1, 2, 3)).long().tolist()
+        partners = (batch["target"].amax(dim=(1, 2, 3)) - 10).long().tolist()
+        assert all(a != b for a, b in zip(sources, partners))  # never an image's own target
+        seen |= set(zip(sources, partners))
+    assert len(seen) == 6  # every input met both other images' targets
+    assert dm.config["unpaired"] is True
+
+
+def test_unpaired_crops_lose_the_correspondence_of_one_pair(tmp_path):
+    x = np.arange(40 * 50, dtype=np.float32).reshape(40, 50)
+    write(tmp_path / "a_IM.tif", x)
+    write(tmp_path / "a_GT.tif", 3 * x)
+    split = data.split(data.load(tmp_path, normalize_percentiles=None), test=0, val=0,
+                       path=tmp_path / "s.json")
+    dm = data.patches(split, patch=(16, 16), batch=8, samples_per_image=16, unpaired=True)
+    batch = next(iter(dm.train_dataloader()))
+    aligned = [torch.equal(t, 3 * i) for i, t in zip(batch["input"], batch["target"])]
+    assert sum(aligned) < len(aligned) / 2
+
+
+def test_recorded_transforms_are_redone_from_a_config():
+    pairs = data.load("nuclei-instances-2d", normalize_target=False)
+    made = data.three_class(data.halves(pairs.subset(["ndev-t00"])), boundary_width=2)
+    assert made.config["transforms"] == [{"kind": "halves"},
+                                         {"kind": "three_class", "boundary_width": 2}]
+    again = data.apply_transforms(pairs.subset(["ndev-t00"]), made.config["transforms"])
+    assert again.names == made.names
+    np.testing.assert_array_equal(again[1].target, made[1].target)
+    with pytest.raises(ValueError, match="unknown transform.*known kinds"):
+        data.apply_transforms(pairs, [{"kind": "blur"}])
+
+
+def test_synthetic_images_replace_the_inputs_and_are_marked():
+    masks = data.masks_to_images(data.load("ndev-nuclei", normalize_target=False).subset(["t00"]))
+    synthetic = data.synthetic_images(masks, lambda m: 0.5 + m, {"generator": "offset"})
+    assert synthetic.simulated
+    assert synthetic.config["source"]["simulated"] == {"kind": "synthetic_images",
+                                                       "generator": "offset"}
+    np.testing.assert_array_equal(synthetic[0].target, masks[0].input)  # the mask is the target
+    np.testing.assert_array_equal(synthetic[0].input, 0.5 + masks[0].input)

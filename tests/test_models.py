@@ -44,3 +44,15 @@ def test_unknown_network_and_option_are_explained():
 
 def test_size_divisor():
     assert models.size_divisor({"name": "unet", "channels": [32, 64, 128, 256]}) == 8
+
+
+def test_output_activation_bounds_the_outputs_and_survives_the_spec():
+    net = models.build("unet", 2, channels=(4, 8), activation="sigmoid")
+    y = net(100 * torch.randn(2, 1, 16, 16))
+    assert 0 <= y.min() and y.max() <= 1
+    assert net.im2im_spec["activation"] == "sigmoid"
+    rebuilt = models.build(**net.im2im_spec)
+    for a, b in zip(net.parameters(), rebuilt.parameters()):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="activation='relu'"):
+        models.build("unet", 2, channels=(4, 8), activation="relu")

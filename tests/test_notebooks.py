@@ -90,6 +90,31 @@ def test_notebook_runs_in_quick_mode(notebook, tmp_path):
             low, high = np.percentile(saved, (1, 99))
             assert -0.5 < low < high < 1.5 and saved.std() > 0.05  # a [0, 1] target, not flat
         assert (folder / "figures" / "pix2pix_terms.png").is_file()
+    if notebook.stem == "08_masks_and_images_unpaired":
+        for name, loss in record["train_loss"].items():  # cycle loss, pix2pix's L1, the U-Net
+            assert loss["last"] < loss["first"], name
+        assert set(record["methods"]) == {"otsu", "unet_supervised", "cyclegan",
+                                          "unet_on_pix2pix_images", "unet_on_cyclegan_images"}
+        assert record["realism"]["real"]["ssim"] == pytest.approx(1.0)
+        assert set(record["realism"]) == {"real", "pix2pix", "cyclegan"}
+        mask = io.read(folder / "predictions" / "stardist-right_cyclegan_mask.ome.tiff").data
+        assert mask.shape == (1, 1, 1, 512, 256) and set(np.unique(mask)) <= {0, 1}
+        for name in ("pix2pix", "cyclegan"):  # synthetic images: the real image's shape, range
+            image = io.read(folder / "predictions" / f"stardist-right_{name}_image.ome.tiff").data
+            low, high = np.percentile(image, (1, 99))
+            assert image.shape == (1, 1, 1, 512, 256) and -1 < low < high < 2
+        assert "unpaired: true" in (folder / "cyclegan" / "config.yaml").read_text()
+    if notebook.stem == "09_labelfree_3d":
+        for name, loss in record["train_loss"].items():  # FCN loss, pix2pix's L1 term
+            assert loss["last"] < loss["first"], name
+        assert record["simulated"] is True and record["test_images"] == ["vol003"]
+        methods = record["methods"]
+        assert set(methods) == {"input", "ridge", "fcn", "pix2pix"}
+        assert methods["ridge"]["pearson"] > methods["input"]["pearson"] + 0.2
+        for method in ("fcn", "pix2pix"):  # the target's 3D shape and [0, 1]-like range
+            saved = io.read(folder / "predictions" / f"vol003_{method}.ome.tiff").data
+            low, high = np.percentile(saved, (1, 99))
+            assert saved.shape == (1, 1, 16, 48, 48) and -1 < low < high < 2
 
 
 def assert_label_image(path: Path) -> np.ndarray:
@@ -128,9 +153,11 @@ def test_labelfree_tutorial_switches_to_the_papers_dataset(server, tmp_path):
     assert pred.data.shape == (2, 1, 1, 144, 160) and pred.pixel_sizes[2] == pytest.approx(0.5)
 
 
-def _serve_registry_entry(server, tmp_path, name: str, *archives: bytes) -> dict:
-    """Serve ``archives`` as the files of registry entry ``name`` (in its order); return the
-    environment that points a tutorial at the local copy."""
+def _serve_registry_entry(server, tmp_path, name: str, *archives: bytes,
+                          options: dict | None = None) -> dict:
+    """Serve ``archives`` as the files of registry entry ``name`` (in its order), with
+    ``options`` replacing some of its organiser options; return the environment that points a
+    tutorial at the local copy."""
     import hashlib
     from dataclasses import asdict
 
@@ -147,6 +174,7 @@ def _serve_registry_entry(server, tmp_path, name: str, *archives: bytes) -> dict
         remote.url = f"{base}/{remote.filename}"
         remote.mirrors = []
         remote.hash = "sha256:" + hashlib.sha256(archive).hexdigest()
+    entry.organiser_options.update(options or {})
     (tmp_path / "registry").mkdir()
     (tmp_path / "registry" / f"{name}.yaml").write_text(yaml.safe_dump(asdict(entry)))
     return {**os.environ, "IM2IM_REGISTRY": str(tmp_path / "registry"),
@@ -339,3 +367,46 @@ def test_stain_transfer_tutorial_trains_on_deepliif_panels(server, tmp_path):
         assert loss["last"] < loss["first"], name
     saved = io.read(folder / "predictions" / "test_v0_pix2pix.ome.tiff")
     assert saved.data.shape == (1, 3, 1, 64, 64)  # the RGB panel, predicted
+
+
+@pytest.mark.notebook
+def test_labelfree_3d_tutorial_trains_on_allen_fields_of_view(server, tmp_path):
+    """DATASET=allen-hipsc: the metadata table and multi-channel 3D fields of view (DNA,
+    structure, membrane, brightfield) served locally; brightfield -> structure channel."""
+    import csv
+    import io as stdio
+
+    from im2im_helpers import simulate
+
+    root, base = server
+    (root / "fovs").mkdir()
+    rows = []
+    for i in range(5):
+        cells = simulate.cells_3d(n_volumes=1, shape=(16, 48, 48), cells=4, seed=i)[0]
+        rest = np.random.default_rng(i).integers(0, 500, (2, 16, 48, 48))
+        fov = np.stack([rest[0], 100 + 3000 * cells.target[0], rest[1],
+                        5000 + 1000 * cells.input[0]]).astype(np.uint16)
+        path = tmp_path / f"fov{i}.ome.tiff"
+        io.write_ome_tiff(path, fov, "CZYX", (0.29, 0.108, 0.108))
+        (root / "fovs" / path.name).write_bytes(path.read_bytes())
+        rows.append({"fov_path": f"fovs/{path.name}", "structure_name": "LMNB1",
+                     "ChannelNumberBrightfield": 3, "ChannelNumberStruct": 1})
+    table = stdio.StringIO()
+    writer = csv.DictWriter(table, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    env = _serve_registry_entry(server, tmp_path, "allen-hipsc", table.getvalue().encode(),
+                                options={"base_url": base})
+    done = subprocess.run([sys.executable, "-m", "im2im_helpers.tutorials", "--no-book", "--out",
+                           str(tmp_path / "out"), "-p", "DATASET", "allen-hipsc",
+                           str(NOTEBOOKS_DIR / "09_labelfree_3d.ipynb")],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    folder = tmp_path / "out" / "09_labelfree_3d"
+    record = json.loads((folder / "metrics.json").read_text())
+    assert record["dataset"] == "allen-hipsc" and record["simulated"] is False
+    assert len(record["test_images"]) == 1  # 20 % of five fields of view
+    name = record["test_images"][0]
+    saved = io.read(folder / "predictions" / f"{name}_fcn.ome.tiff")
+    assert saved.data.shape == (1, 1, 16, 48, 48)
+    assert saved.pixel_sizes[0] == pytest.approx(0.29)  # Z step of the field of view

@@ -69,11 +69,27 @@ def test_confocal_like_is_blurred_and_keeps_the_sharp_target():
 
 def test_masks_to_images_and_shuffled_pairs():
     pairs = data.load("ndev-nuclei", normalize_target=False)
-    synth = simulate.masks_to_images(pairs)
-    assert synth.simulated and set(np.unique(synth[0].input)) == {0.0, 1.0}
+    synth = data.masks_to_images(pairs)
+    assert not synth.simulated and set(np.unique(synth[0].input)) == {0.0, 1.0}
     np.testing.assert_array_equal(synth[0].target, pairs[0].input)
+    assert synth.config["transforms"] == [{"kind": "masks_to_images"}]
     unpaired = simulate.shuffled(pairs, seed=0)
     assert unpaired.simulated
     order = unpaired.config["simulated_pairing"]["shuffled"]
     assert sorted(order) == list(range(10)) and all(i != j for i, j in enumerate(order))
     np.testing.assert_array_equal(unpaired[0].target, pairs[order[0]].target)
+
+
+def test_simulated_3d_cells_are_seeded_and_marked():
+    a = simulate.cells_3d(n_volumes=2, shape=(16, 48, 48), cells=4, seed=3)
+    b = simulate.cells_3d(n_volumes=2, shape=(16, 48, 48), cells=4, seed=3)
+    assert a.simulated and a.names == ["vol000", "vol001"]
+    assert a.config["source"]["simulated"]["kind"] == "cells_3d"
+    assert a[0].input.shape == a[0].target.shape == (1, 16, 48, 48)
+    np.testing.assert_array_equal(a[1].input, b[1].input)
+    stained = a[0].target[0] > 0.1
+    assert 0 < stained.mean() < 0.3  # nuclei: a small part of the volume
+    # the brightfield-like input is not a picture of the stain: nearly uncorrelated
+    assert abs(np.corrcoef(a[0].input.ravel(), a[0].target.ravel())[0, 1]) < 0.5
+    with pytest.raises(ValueError, match="3D"):
+        simulate.cells_3d(shape=(48, 48))

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from im2im_helpers.viz import _plane, _save, slider_figure
+from im2im_helpers.viz import _finish, _plane, panel_grid, static_and_slider
 
 #: Colours of :func:`masks`: true positives, false positives, false negatives (RGB, 0-1).
 AGREEMENT_COLOURS = {"correct": (0.2, 0.8, 0.2), "extra": (0.95, 0.2, 0.2),
@@ -35,24 +35,14 @@ def _grid(panels: Mapping[str, np.ndarray], crop: tuple[slice, slice] | None,
     """RGB panels in a grid (4 columns, 2 for wide images), titled by their keys."""
     if crop is not None:
         panels = {k: v[crop] for k, v in panels.items()}
-    height, width = next(iter(panels.values())).shape[:2]
-    ncols = min(len(panels), 4 if width <= 1.5 * height else 2)
-    nrows = -(-len(panels) // ncols)
-    panel_w = 3.4 if ncols > 2 else 6.0
-    fig, axes = plt.subplots(nrows, ncols, squeeze=False,
-                             figsize=(panel_w * ncols, panel_w * height / width * nrows + 1.0))
-    for ax in axes.flat:
-        ax.axis("off")
+    fig, axes = panel_grid(len(panels), *next(iter(panels.values())).shape[:2], columns=4,
+                           extra=1.0)
     for ax, (name, rgb) in zip(axes.flat, panels.items()):
         ax.imshow(rgb)
         ax.set_title(name, fontsize=10)
     if note:
         fig.text(0.5, 0.0, note, ha="center", fontsize=9)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    _save(fig, path)
-    return fig
+    return _finish(fig, path, title)
 
 
 def label_outlines(image: np.ndarray, labels: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -165,13 +155,6 @@ def threshold_explorer(image: np.ndarray, probability: np.ndarray, truth: np.nda
         fig.tight_layout()
         return fig
 
-    static = draw(static_threshold)
-    _save(static, path)
-    plt.show()
-    try:
-        import ipywidgets
-    except ImportError:
-        return None
-    slider = ipywidgets.SelectionSlider(options=list(thresholds), value=min(
-        thresholds, key=lambda t: abs(t - static_threshold)), description="threshold")
-    return slider_figure(slider, draw)
+    closest = min(thresholds, key=lambda t: abs(t - static_threshold))
+    return static_and_slider(draw, static_threshold, path, lambda widgets: widgets.SelectionSlider(
+        options=list(thresholds), value=closest, description="threshold"))

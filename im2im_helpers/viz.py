@@ -26,6 +26,31 @@ def _save(fig: plt.Figure, path: str | os.PathLike | None) -> None:
         fig.savefig(path, dpi=120, bbox_inches="tight")
 
 
+def _finish(fig: plt.Figure, path: str | os.PathLike | None, title: str | None = None,
+            ax: plt.Axes | None = None) -> plt.Figure:
+    """Title (of ``ax``, else of the figure), tight layout, save to ``path`` if given."""
+    if title:
+        (ax.set_title if ax is not None else fig.suptitle)(title)
+    fig.tight_layout()
+    _save(fig, path)
+    return fig
+
+
+def panel_grid(n: int, height: int, width: int, columns: int | None = None,
+               extra: float = 0.8) -> tuple[plt.Figure, np.ndarray]:
+    """A figure for ``n`` image panels of ``height`` x ``width`` pixels: ``columns`` per row
+    (default all in one row; 2 for wide images), every axis switched off. ``extra`` inches of
+    height leave room for titles."""
+    ncols = min(n, columns or n) if width <= 1.5 * height else min(n, 2)
+    nrows = -(-n // ncols)
+    panel_w = 3.2 if ncols > 2 else 6.0
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False,
+                             figsize=(panel_w * ncols, panel_w * height / width * nrows + extra))
+    for ax in axes.flat:
+        ax.axis("off")
+    return fig, axes
+
+
 def center_crop(shape: tuple[int, ...], size: int) -> tuple[slice, slice]:
     """Slices of a central ``size`` x ``size`` region of the last two axes of ``shape``
     (smaller when the image is)."""
@@ -62,14 +87,7 @@ def compare(
     if error_of is not None:
         planes[f"error ({error_of} - {target_key})"] = planes[error_of] - planes[target_key]
     lo, hi = np.percentile(planes[target_key], (1, 99.5)) if target_key in planes else (None, None)
-    height, width = next(iter(planes.values())).shape
-    ncols = len(planes) if width <= 1.5 * height else 2  # wide images: a two-column grid
-    nrows = -(-len(planes) // ncols)
-    panel_w = 3.2 if ncols > 2 else 6.0
-    fig, axes = plt.subplots(nrows, ncols, squeeze=False,
-                             figsize=(panel_w * ncols, panel_w * height / width * nrows + 0.8))
-    for ax in axes.flat[len(planes):]:
-        ax.axis("off")
+    fig, axes = panel_grid(len(planes), *next(iter(planes.values())).shape)
     for ax, (name, plane) in zip(axes.flat, planes.items()):
         if name.startswith("error"):
             lim = float(np.percentile(np.abs(plane), 99.5)) or 1.0
@@ -82,11 +100,7 @@ def compare(
             ax.imshow(plane, cmap="magma", vmin=lo, vmax=hi)
         ax.set_title(name, fontsize=10)
         ax.axis("off")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    _save(fig, path)
-    return fig
+    return _finish(fig, path, title)
 
 
 def loss_curves(run_or_history, path: str | os.PathLike | None = None, log: bool = True
@@ -111,9 +125,7 @@ def loss_curves(run_or_history, path: str | os.PathLike | None = None, log: bool
         ax.set_ylabel("loss")
         ax.set_title(f"loss ({scale})")
         ax.legend()
-    fig.tight_layout()
-    _save(fig, path)
-    return fig
+    return _finish(fig, path)
 
 
 def browse(stacks: Mapping[str, np.ndarray], axis_name: str = "t",
@@ -142,15 +154,21 @@ def browse(stacks: Mapping[str, np.ndarray], axis_name: str = "t",
         fig.tight_layout()
         return fig
 
-    static = draw(index)
-    _save(static, path)
+    return static_and_slider(draw, index, path, lambda widgets: widgets.IntSlider(
+        value=index, min=0, max=n - 1, description=axis_name))
+
+
+def static_and_slider(draw, value, path: str | os.PathLike | None, make_slider):
+    """Show ``draw(value)`` as a static figure (saved to ``path``: what the book shows), then,
+    where ipywidgets is installed, a slider made by ``make_slider(ipywidgets)`` that redraws
+    (see :func:`slider_figure`); returns the widget, or ``None`` without ipywidgets."""
+    _save(draw(value), path)
     plt.show()
     try:
         import ipywidgets
     except ImportError:
         return None
-    slider = ipywidgets.IntSlider(value=index, min=0, max=n - 1, description=axis_name)
-    return slider_figure(slider, draw)
+    return slider_figure(make_slider(ipywidgets), draw)
 
 
 def png_bytes(fig: plt.Figure, dpi: int = 90) -> bytes:
@@ -220,9 +238,7 @@ def line_profiles(
     ax_plot.set_xlabel("distance along the line (µm)" if pixel_size else "distance (pixels)")
     ax_plot.set_ylabel("intensity")
     ax_plot.legend(fontsize=9)
-    fig.tight_layout()
-    _save(fig, path)
-    return fig
+    return _finish(fig, path)
 
 
 def sweep(
@@ -247,11 +263,7 @@ def sweep(
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    _save(fig, path)
-    return fig
+    return _finish(fig, path, title, ax)
 
 
 def _epoch_values(history: Mapping, name: str) -> list[tuple[int, int, float]] | None:
@@ -294,11 +306,7 @@ def loss_terms(
         ax.set_xlabel("epoch")
         ax.set_title(name, fontsize=10)
         ax.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    _save(fig, path)
-    return fig
+    return _finish(fig, path, title)
 
 
 def _display(x: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -330,14 +338,7 @@ def compare_colour(
         shown = {k: (v[crop], rgb) for k, (v, rgb) in shown.items()}
     target, target_rgb = shown.get(target_key, (None, True))
     limits = (None, None) if target_rgb else tuple(np.percentile(target, (1, 99.5)))
-    height, width = next(iter(shown.values()))[0].shape[:2]
-    ncols = len(shown) if width <= 1.5 * height else 2
-    nrows = -(-len(shown) // ncols)
-    panel_w = 3.2 if ncols > 2 else 6.0
-    fig, axes = plt.subplots(nrows, ncols, squeeze=False,
-                             figsize=(panel_w * ncols, panel_w * height / width * nrows + 0.8))
-    for ax in axes.flat:
-        ax.axis("off")
+    fig, axes = panel_grid(len(shown), *next(iter(shown.values()))[0].shape[:2])
     for ax, (name, (picture, rgb)) in zip(axes.flat, shown.items()):
         if rgb:
             ax.imshow(picture)
@@ -345,11 +346,7 @@ def compare_colour(
             lo, hi = limits if limits[0] is not None else np.percentile(picture, (1, 99.5))
             ax.imshow(picture, cmap="magma", vmin=lo, vmax=hi)
         ax.set_title(name, fontsize=10)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    _save(fig, path)
-    return fig
+    return _finish(fig, path, title)
 
 
 def power_spectra(
@@ -371,11 +368,7 @@ def power_spectra(
     ax.set_ylabel("power")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=9)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    _save(fig, path)
-    return fig
+    return _finish(fig, path, title, ax)
 
 
 def histograms(
@@ -398,8 +391,4 @@ def histograms(
     ax.set_xlabel("intensity (normalised)")
     ax.set_ylabel("density")
     ax.legend(fontsize=9)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    _save(fig, path)
-    return fig
+    return _finish(fig, path, title, ax)

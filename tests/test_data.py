@@ -139,12 +139,17 @@ def test_patch_shapes_2d_and_3d(tmp_path, shape, patch):
     assert tuple(val["input"].shape[1:]) == (1, *patch)
 
 
-def test_patches_keep_input_and_target_aligned(tmp_path):
+def _ramp_split(tmp_path):
+    """One pair: a ramp image and 3 x the ramp as its target, all of it for training."""
     x = np.arange(40 * 50, dtype=np.float32).reshape(40, 50)
     write(tmp_path / "a_IM.tif", x)
     write(tmp_path / "a_GT.tif", 3 * x)
-    split = data.split(data.load(tmp_path, normalize_percentiles=None), test=0, val=0,
-                       path=tmp_path / "s.json")
+    return data.split(data.load(tmp_path, normalize_percentiles=None), test=0, val=0,
+                      path=tmp_path / "s.json")
+
+
+def test_patches_keep_input_and_target_aligned(tmp_path):
+    split = _ramp_split(tmp_path)
     dm = data.patches(split, patch=(16, 16), batch=8, samples_per_image=16, augment="flips")
     for batch in dm.train_dataloader():
         torch.testing.assert_close(batch["target"], 3 * batch["input"])
@@ -190,11 +195,7 @@ def test_unpaired_patches_take_targets_from_other_images(tmp_path):
 
 
 def test_unpaired_crops_lose_the_correspondence_of_one_pair(tmp_path):
-    x = np.arange(40 * 50, dtype=np.float32).reshape(40, 50)
-    write(tmp_path / "a_IM.tif", x)
-    write(tmp_path / "a_GT.tif", 3 * x)
-    split = data.split(data.load(tmp_path, normalize_percentiles=None), test=0, val=0,
-                       path=tmp_path / "s.json")
+    split = _ramp_split(tmp_path)
     dm = data.patches(split, patch=(16, 16), batch=8, samples_per_image=16, unpaired=True)
     batch = next(iter(dm.train_dataloader()))
     aligned = [torch.equal(t, 3 * i) for i, t in zip(batch["input"], batch["target"])]

@@ -140,17 +140,25 @@ def test_labelfree_tutorial_switches_to_the_papers_dataset(server, tmp_path):
     tif = tmp_path / "movie.ome.tiff"
     io.write_ome_tiff(tif, movie, "TCYX", (None, 0.5, 0.5))
     env = _serve_registry_entry(server, tmp_path, "labelfree-2d-timelapse", tif.read_bytes())
-    done = subprocess.run([sys.executable, "-m", "im2im_helpers.tutorials", "--no-book", "--out",
-                           str(tmp_path / "out"), "-p", "DATASET", "labelfree-2d-timelapse",
-                           str(NOTEBOOKS_DIR / "01_labelfree_2d.ipynb")],
-                          capture_output=True, text=True, env=env)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    record = json.loads((tmp_path / "out" / "01_labelfree_2d" / "metrics.json").read_text())
+    folder = _run_tutorial(tmp_path, "01_labelfree_2d", env, DATASET="labelfree-2d-timelapse")
+    record = json.loads((folder / "metrics.json").read_text())
     assert record["dataset"] == "labelfree-2d-timelapse" and record["simulated"] is False
     assert record["test_frames"] == ["t008", "t001"]  # 15 % of 12 frames, seeded (seed 0)
     pred = io.read(tmp_path / "out" / "01_labelfree_2d" / "predictions" /
                    "test_frames_pred.ome.tiff")
     assert pred.data.shape == (2, 1, 1, 144, 160) and pred.pixel_sizes[2] == pytest.approx(0.5)
+
+
+def _run_tutorial(tmp_path, notebook: str, env: dict, **parameters: str) -> Path:
+    """Run a tutorial in QUICK mode with papermill ``parameters`` in a fresh process; return its
+    output folder."""
+    options = [a for name, value in parameters.items() for a in ("-p", name, value)]
+    done = subprocess.run([sys.executable, "-m", "im2im_helpers.tutorials", "--no-book", "--out",
+                           str(tmp_path / "out"), *options,
+                           str(NOTEBOOKS_DIR / f"{notebook}.ipynb")],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return tmp_path / "out" / notebook
 
 
 def _serve_registry_entry(server, tmp_path, name: str, *archives: bytes,
@@ -213,12 +221,8 @@ def test_denoising_tutorial_trains_on_care_data(server, tmp_path):
              "Denoising_Planaria/test_data/GT/a.tif": _volume_bytes(tmp_path, test_clean)}
     env = _serve_registry_entry(server, tmp_path, "care-planaria",
                                 tar_gz_bytes(files))
-    done = subprocess.run([sys.executable, "-m", "im2im_helpers.tutorials", "--no-book", "--out",
-                           str(tmp_path / "out"), "-p", "DATASET", "care-planaria", "-p", "PATCH",
-                           "32", "-p", "BATCH", "4", str(NOTEBOOKS_DIR / "02_denoising.ipynb")],
-                          capture_output=True, text=True, env=env)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    folder = tmp_path / "out" / "02_denoising"
+    folder = _run_tutorial(tmp_path, "02_denoising", env, DATASET="care-planaria", PATCH="32",
+                           BATCH="4")
     record = json.loads((folder / "metrics.json").read_text())
     assert record["dataset"] == "care-planaria" and record["simulated"] is False
     assert record["test_images"] == ["test/condition_1_a"] and record["sweep"] is None
@@ -240,12 +244,8 @@ def test_modality_transfer_tutorial_trains_on_confocal_sted_data(server, tmp_pat
                 tmp_path, ndi.gaussian_filter(sharp, 1.5))
     env = _serve_registry_entry(server, tmp_path, "confocal-sted",
                                 zip_bytes(files))
-    done = subprocess.run([sys.executable, "-m", "im2im_helpers.tutorials", "--no-book", "--out",
-                           str(tmp_path / "out"), "-p", "DATASET", "confocal-sted", "-p", "PATCH",
-                           "32", str(NOTEBOOKS_DIR / "03_modality_transfer.ipynb")],
-                          capture_output=True, text=True, env=env)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    folder = tmp_path / "out" / "03_modality_transfer"
+    folder = _run_tutorial(tmp_path, "03_modality_transfer", env, DATASET="confocal-sted",
+                           PATCH="32")
     record = json.loads((folder / "metrics.json").read_text())
     assert record["dataset"] == "confocal-sted" and record["simulated"] is False
     assert record["test_images"] == ["test/d"]
@@ -275,12 +275,7 @@ def test_semantic_tutorial_segments_glas_glands(server, tmp_path):
         files[f"{root}/{name}.bmp"] = png_bytes(rgb, ".bmp")
         files[f"{root}/{name}_anno.bmp"] = png_bytes(anno, ".bmp")
     env = _serve_registry_entry(server, tmp_path, "glas", zip_bytes(files))
-    done = subprocess.run([sys.executable, "-m", "im2im_helpers.tutorials", "--no-book", "--out",
-                           str(tmp_path / "out"), "-p", "DATASET", "glas",
-                           str(NOTEBOOKS_DIR / "04_semantic_segmentation.ipynb")],
-                          capture_output=True, text=True, env=env)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    folder = tmp_path / "out" / "04_semantic_segmentation"
+    folder = _run_tutorial(tmp_path, "04_semantic_segmentation", env, DATASET="glas")
     record = json.loads((folder / "metrics.json").read_text())
     assert record["dataset"] == "glas" and record["simulated"] is False
     assert record["test_images"] == ["test/testA_1", "test/testB_1"]
@@ -304,13 +299,8 @@ def test_instance_tutorial_segments_bbbc010_worms(server, tmp_path):
                 ((labels == k) * 255).astype(np.uint8))
     env = _serve_registry_entry(server, tmp_path, "bbbc010", zip_bytes(images),
                                 zip_bytes(masks))
-    done = subprocess.run([sys.executable, "-m", "im2im_helpers.tutorials", "--no-book", "--out",
-                           str(tmp_path / "out"), "-p", "WORM_DATASET", "bbbc010",
-                           str(NOTEBOOKS_DIR / "06_instances_worms_3d_labelfree.ipynb")],
-                          capture_output=True, text=True, env=env)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    record = json.loads((tmp_path / "out" / "06_instances_worms_3d_labelfree" / "metrics.json"
-                         ).read_text())
+    folder = _run_tutorial(tmp_path, "06_instances_worms_3d_labelfree", env, WORM_DATASET="bbbc010")
+    record = json.loads((folder / "metrics.json").read_text())
     assert record["dataset"] == "bbbc010" and record["simulated"] is False
     assert len(record["test_images"]) == 1  # the paper's 5 % of the wells, at least one
     assert record["methods"]["otsu_watershed"]["ap50"] > 0.5  # separate discs: easy here
@@ -351,12 +341,7 @@ def test_stain_transfer_tutorial_trains_on_deepliif_panels(server, tmp_path):
     val = zip_bytes({f"DeepLIIF_Validation_Set/v{k}.png": png_bytes(_deepliif_strip(rng))
                      for k in range(2)})
     env = _serve_registry_entry(server, tmp_path, "deepliif", train, val)
-    done = subprocess.run([sys.executable, "-m", "im2im_helpers.tutorials", "--no-book", "--out",
-                           str(tmp_path / "out"), "-p", "DATASET", "deepliif", "-p", "TARGET",
-                           "dapi", str(NOTEBOOKS_DIR / "07_stain_transfer.ipynb")],
-                          capture_output=True, text=True, env=env)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    folder = tmp_path / "out" / "07_stain_transfer"
+    folder = _run_tutorial(tmp_path, "07_stain_transfer", env, DATASET="deepliif", TARGET="dapi")
     record = json.loads((folder / "metrics.json").read_text())
     assert record["dataset"] == "deepliif" and record["simulated"] is False
     assert record["target"] == {"panel": "dapi"}
@@ -397,12 +382,7 @@ def test_labelfree_3d_tutorial_trains_on_allen_fields_of_view(server, tmp_path):
     writer.writerows(rows)
     env = _serve_registry_entry(server, tmp_path, "allen-hipsc", table.getvalue().encode(),
                                 options={"base_url": base})
-    done = subprocess.run([sys.executable, "-m", "im2im_helpers.tutorials", "--no-book", "--out",
-                           str(tmp_path / "out"), "-p", "DATASET", "allen-hipsc",
-                           str(NOTEBOOKS_DIR / "09_labelfree_3d.ipynb")],
-                          capture_output=True, text=True, env=env)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    folder = tmp_path / "out" / "09_labelfree_3d"
+    folder = _run_tutorial(tmp_path, "09_labelfree_3d", env, DATASET="allen-hipsc")
     record = json.loads((folder / "metrics.json").read_text())
     assert record["dataset"] == "allen-hipsc" and record["simulated"] is False
     assert len(record["test_images"]) == 1  # 20 % of five fields of view

@@ -30,3 +30,15 @@ def test_browse_has_a_static_figure_and_a_slider_that_redraws(tmp_path):
     before = picture.value
     slider.value = 3
     assert picture.value != before and picture.value[:4] == b"\x89PNG"
+
+
+def test_histograms_share_bins_and_a_wide_grid_has_two_columns(tmp_path):
+    rng = np.random.default_rng(2)
+    fig = viz.histograms({"real": [rng.random((16, 16))], "shifted": [rng.random((16, 16)) + 1]},
+                         path=tmp_path / "h.png", bins=10)
+    assert (tmp_path / "h.png").is_file()
+    real, shifted = (patch.get_path().vertices for patch in fig.axes[0].patches)
+    assert real[:, 0].min() == shifted[:, 0].min() and real[:, 0].max() == shifted[:, 0].max()
+    assert real[:, 0][real[:, 1] > 0].max() < shifted[:, 0][shifted[:, 1] > 0].max()
+    fig, axes = viz.panel_grid(5, height=40, width=200)  # wide images: 2 columns, 3 rows
+    assert axes.shape == (3, 2) and not any(ax.axison for ax in axes.flat)

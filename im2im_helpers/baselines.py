@@ -54,8 +54,13 @@ class FilterRidge:
         self.samples, self.seed = samples, seed
         self.coef_: np.ndarray | None = None
 
-    def _design(self, x: np.ndarray) -> np.ndarray:
-        f = filter_features(np.squeeze(x), self.sigmas).reshape(len(self.sigmas) * 4 + 1, -1).T
+    def _features(self, x: np.ndarray) -> np.ndarray:
+        """Filter responses, ``(features, pixels)`` float32."""
+        return filter_features(np.squeeze(x), self.sigmas).reshape(len(self.sigmas) * 4 + 1, -1)
+
+    def _design(self, features: np.ndarray) -> np.ndarray:
+        """Rows of the (unstandardised) design matrix for the pixels in ``features``."""
+        f = features.T.astype(np.float64)
         return np.concatenate([f, f * f], axis=1) if self.squares else f
 
     def fit(self, inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray]) -> FilterRidge:
@@ -64,11 +69,11 @@ class FilterRidge:
         per_image = max(1, self.samples // len(inputs))
         rows, ys = [], []
         for x, y in zip(inputs, targets):
-            design, yv = self._design(x), np.asarray(y, dtype=np.float64).ravel()
+            features, yv = self._features(x), np.asarray(y, dtype=np.float64).ravel()
             idx = rng.choice(len(yv), size=min(per_image, len(yv)), replace=False)
-            rows.append(design[idx])
+            rows.append(self._design(features[:, idx]))
             ys.append(yv[idx])
-        a, b = np.concatenate(rows).astype(np.float64), np.concatenate(ys)
+        a, b = np.concatenate(rows), np.concatenate(ys)
         self.mean_, self.scale_ = a.mean(0), a.std(0) + 1e-8
         a = (a - self.mean_) / self.scale_
         gram = a.T @ a + self.alpha * np.eye(a.shape[1])
@@ -76,12 +81,18 @@ class FilterRidge:
         self.intercept_ = b.mean()
         return self
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Predict the target for one image (same shape as ``x``)."""
+    def predict(self, x: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
+        """Predict the target for one image (same shape as ``x``); the model is applied to
+        ``chunk`` pixels at a time, so a large 3D field of view needs only its filter
+        responses in memory."""
         if self.coef_ is None:
             raise RuntimeError("FilterRidge.predict called before fit().")
-        a = (self._design(x) - self.mean_) / self.scale_
-        return (a @ self.coef_ + self.intercept_).reshape(np.shape(x)).astype(np.float32)
+        features = self._features(x)
+        out = np.empty(features.shape[1], np.float32)
+        for start in range(0, len(out), chunk):
+            a = (self._design(features[:, start:start + chunk]) - self.mean_) / self.scale_
+            out[start:start + chunk] = a @ self.coef_ + self.intercept_
+        return out.reshape(np.shape(x))
 
 
 # --- restoration -------------------------------------------------------------------------------

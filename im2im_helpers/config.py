@@ -113,6 +113,13 @@ def from_dict(values: dict, origin: str = "<config>") -> RunConfig:
         check_options(str(cfg.model["name"]), options)
     except ValueError as err:
         raise ConfigError(f"{origin}: model: {err}") from err
+    from im2im_helpers.data import check_transform
+
+    for step in cfg.data.transforms:
+        try:
+            check_transform(step)
+        except ValueError as err:
+            raise ConfigError(f"{origin}: {err}") from err
     if cfg.task.kind not in TASKS:
         raise ConfigError(f"{origin}: task.kind={cfg.task.kind!r}; choose one of {sorted(TASKS)}.")
     standard = {"self", "model", "loss", "lr", "weight_decay", "scheduler"}

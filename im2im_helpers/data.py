@@ -179,18 +179,28 @@ def synthetic_images(pairs: Pairs, generate: Callable[[np.ndarray], np.ndarray],
                  simulated=True)
 
 
+def check_transform(step: Mapping) -> None:
+    """Raise ``ValueError`` unless ``step`` is a known pair transform with options it takes."""
+    import inspect
+
+    kind = step.get("kind") if isinstance(step, Mapping) else None
+    if kind not in TRANSFORMS:
+        raise ValueError(f"data.transforms: unknown transform {step!r}; known kinds are "
+                         f"{sorted(TRANSFORMS)}.")
+    allowed = set(list(inspect.signature(TRANSFORMS[kind]).parameters)[1:])
+    unknown = set(step) - {"kind"} - allowed
+    if unknown:
+        raise ValueError(f"data.transforms: {kind!r} has no option {sorted(unknown)}; its options "
+                         f"are {sorted(allowed)}.")
+
+
 def apply_transforms(pairs: Pairs, steps: Sequence[Mapping]) -> Pairs:
     """Redo recorded pair transforms (``pairs.config["transforms"]``, saved in a run's
     ``config.yaml`` as ``data.transforms``): ``{"kind": "halves"}``, ``{"kind": "foreground"}``,
     ``{"kind": "three_class", "boundary_width": 1}``, ``{"kind": "masks_to_images"}``, in order."""
-    known = {"halves": halves, "foreground": foreground, "three_class": three_class,
-             "masks_to_images": masks_to_images}
     for step in steps:
-        options = {k: v for k, v in step.items() if k != "kind"}
-        if step.get("kind") not in known:
-            raise ValueError(f"data.transforms: unknown transform {step!r}; known kinds are "
-                             f"{sorted(known)}.")
-        pairs = known[step["kind"]](pairs, **options)
+        check_transform(step)
+        pairs = TRANSFORMS[step["kind"]](pairs, **{k: v for k, v in step.items() if k != "kind"})
     return pairs
 
 
@@ -202,3 +212,7 @@ def three_class(pairs: Pairs, boundary_width: int = 1) -> Pairs:
     return _with_targets(pairs, lambda y: three_class_targets(y, boundary_width),
                          {"kind": "three_class", "boundary_width": boundary_width})
 
+
+#: Pair transforms that :func:`apply_transforms` can redo, by the ``kind`` they record.
+TRANSFORMS = {"halves": halves, "foreground": foreground, "three_class": three_class,
+              "masks_to_images": masks_to_images}

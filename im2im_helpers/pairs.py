@@ -157,10 +157,12 @@ def load_folder(folder: str | os.PathLike, dims: int | None = None) -> Pairs:
     """Read every pair in ``folder`` (see :func:`find_pair_files`), checking shapes and values."""
     pairs = Pairs(config={"source": {"folder": str(Path(folder).resolve())}})
     made = Path(folder) / "pairs.json"  # written by write_folder: how the pairs were made
+    names: dict[str, str] = {}  # file stem -> the pair's name as written
     if made.is_file():
         record = json.loads(made.read_text())
         pairs.simulated = bool(record.get("simulated"))
         pairs.config["made"] = record.get("config", {})
+        names = {_flat(n): n for n in record.get("names", [])}
     for files in find_pair_files(folder):
         im = io.read(files["IM"])
         dims = dims or (3 if im.data.shape[2] > 1 else 2)
@@ -178,7 +180,7 @@ def load_folder(folder: str | os.PathLike, dims: int | None = None) -> Pairs:
             check_finite(arr, str(files[role]))
         pairs.append(
             Pair(
-                files["name"],
+                names.get(files["name"], files["name"]),
                 arrays["IM"].astype(np.float32),
                 arrays["GT"].astype(np.float32),
                 arrays["CM"][:1].astype(np.float32) if "CM" in arrays else None,
@@ -222,14 +224,20 @@ def normalize(
     return out
 
 
+def _flat(name: str) -> str:
+    """A pair name as a file stem: folder separators become ``__``."""
+    return name.replace("/", "__")
+
+
 def write_folder(pairs: Pairs, folder: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write pairs as ``NAME_IM.ome.tiff`` / ``NAME_GT.ome.tiff`` (and ``NAME_CM``) files that
     :func:`load_folder` reads back, plus ``pairs.json`` saying how they were made.
 
     Simulated pairs saved this way become a dataset like any other: a run configuration can
-    name the folder and ``python -m im2im_helpers train`` repeats the run. An existing,
-    non-empty folder is an error unless ``overwrite=True`` (its files are then replaced);
-    a folder that already holds exactly these pairs is left as it is.
+    name the folder and ``python -m im2im_helpers train`` repeats the run. A name with folders
+    (``train/img1``) is written flat (``train__img1_IM.ome.tiff``) and read back as it was.
+    An existing, non-empty folder is an error unless ``overwrite=True`` (its files are then
+    replaced); a folder that already holds exactly these pairs is left as it is.
     """
     folder = Path(folder)
     record = {"names": pairs.names, "simulated": pairs.simulated, "config": pairs.config}
@@ -250,8 +258,8 @@ def write_folder(pairs: Pairs, folder: str | os.PathLike, overwrite: bool = Fals
         dims = "CYX" if p.dims == 2 else "CZYX"
         arrays = {"IM": p.input, "GT": p.target, **({"CM": p.cost} if p.cost is not None else {})}
         for role, arr in arrays.items():
-            io.write_ome_tiff(folder / f"{p.name}_{role}.ome.tiff", arr, dims, p.pixel_sizes,
-                              overwrite=True)
+            io.write_ome_tiff(folder / f"{_flat(p.name)}_{role}.ome.tiff", arr, dims,
+                              p.pixel_sizes, overwrite=True)
     io.write_text(made, text)  # last: a folder with pairs.json is complete
     return folder
 

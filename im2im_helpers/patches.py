@@ -83,8 +83,9 @@ class UnpairedPatches(TorchDataset):
     pair, at an independent position: data without correspondence, for CycleGAN.
 
     Item ``k`` crops the input of pair ``i = k % n`` and the target of pair
-    ``(i + 1 + (k // n) % (n - 1)) % n``, so over the rounds every input meets the targets of
-    all other images and never its own (with a single pair, only the positions differ).
+    ``(i + 1 + (k // n) % (n - 1)) % n``: never its own target (with a single pair, only the
+    positions differ), and with ``samples_per_image >= n - 1`` rounds the targets of every other
+    image.
     MONAI's paired datasets crop both keys at one position, hence this small class.
     """
 
@@ -134,7 +135,10 @@ class PatchDataModule(L.LightningDataModule):
     num_workers : int
         DataLoader worker processes (0 loads in the training process).
     seed : int
-        Seed of the patch sampling and augmentation.
+        Seed given to the patch transforms and recorded with the run. MONAI's ``DataLoader``
+        reseeds its dataset's transforms from torch's global random state when it is created,
+        so which patches are drawn is decided by that state — which
+        :func:`im2im_helpers.train.fit` seeds with its own ``seed``.
     unpaired : bool
         Draw input and target patches independently, from different training pairs (see
         :class:`UnpairedPatches`): for tasks that learn without pairs (CycleGAN). Validation

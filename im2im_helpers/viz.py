@@ -378,15 +378,15 @@ def histograms(
     bins: int = 64,
 ) -> plt.Figure:
     """Intensity histograms (densities, log scale) of groups of images on one plot, e.g. real
-    test images next to synthetic ones made from the same masks; all groups share the bins."""
+    test images next to synthetic ones made from the same masks; all groups share the bins,
+    which span every value (the log scale keeps rare bright pixels visible)."""
     values = {name: np.concatenate([np.ravel(x) for x in group]) for name, group in images.items()}
-    low = min(float(np.percentile(v, 0.1)) for v in values.values())
-    high = max(float(np.percentile(v, 99.9)) for v in values.values())
-    edges = np.linspace(low, high, bins + 1)
+    low = min(float(v.min()) for v in values.values())
+    high = max(float(v.max()) for v in values.values())
+    edges = np.linspace(low, high if high > low else low + 1.0, bins + 1)
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, v in values.items():
-        ax.hist(np.clip(v, low, high), bins=edges, density=True, histtype="step", lw=1.5,
-                label=name)
+        ax.hist(v, bins=edges, density=True, histtype="step", lw=1.5, label=name)
     ax.set_yscale("log")
     ax.set_xlabel("intensity (normalised)")
     ax.set_ylabel("density")

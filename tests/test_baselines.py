@@ -22,3 +22,9 @@ def test_ridge_works_in_3d_and_refuses_predict_before_fit():
     x = np.random.default_rng(1).normal(size=(8, 16, 16))
     model = baselines.FilterRidge(sigmas=(1, 2), samples=2000).fit([x], [ndi.gaussian_filter(x, 1)])
     assert model.predict(x).shape == x.shape
+
+
+def test_ridge_prediction_in_chunks_is_the_whole_prediction():
+    x = np.random.default_rng(2).normal(size=(6, 20, 20))
+    model = baselines.FilterRidge(sigmas=(1, 2), samples=2000).fit([x], [ndi.gaussian_filter(x, 1)])
+    np.testing.assert_allclose(model.predict(x, chunk=333), model.predict(x), rtol=1e-6)

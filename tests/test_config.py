@@ -65,3 +65,13 @@ def test_a_config_redoes_the_pair_transforms_and_unpaired_sampling(tmp_path):
     task, dm = config.build(config.load(write(tmp_path, text)))
     assert dm.unpaired and dm.split.train.config["transforms"] == [{"kind": "foreground"}]
     assert set(np.unique(dm.split.train[0].target)) == {0.0, 1.0}  # masks, not instance labels
+
+
+def test_an_unknown_pair_transform_is_refused_on_load(tmp_path):
+    text = GOOD.replace("patch: [64, 64]", "patch: [64, 64]\n  transforms: [{kind: blur}]")
+    with pytest.raises(config.ConfigError, match=r"run.yaml: .*unknown transform.*foreground"):
+        config.load(write(tmp_path, text))
+    text = GOOD.replace("patch: [64, 64]",
+                        "patch: [64, 64]\n  transforms: [{kind: three_class, width: 2}]")
+    with pytest.raises(config.ConfigError, match=r"no option \['width'\].*boundary_width"):
+        config.load(write(tmp_path, text))

@@ -124,3 +124,14 @@ def test_a_noise2void_run_on_saved_simulated_pairs_is_rebuilt_from_its_config(tm
     assert again_dm.split.test.names == ["img003"] and again_dm.split.val.names == ["img002"]
     assert again_dm.split.train.simulated
     np.testing.assert_array_equal(again_dm.split.train[0].input, pairs[0].input)
+
+
+def test_pair_names_with_folders_are_written_flat_and_read_back(tmp_path):
+    from dataclasses import replace
+
+    pairs = simulate.poisson_gaussian([_blobs(0), _blobs(1)], photons=10, seed=3)
+    named = type(pairs)([replace(p, name=f"{part}/{p.name}") for p, part in
+                         zip(pairs, ("train", "test"))], pairs.config, pairs.simulated)
+    folder = data.write_folder(named, tmp_path / "pairs")
+    assert (folder / "train__img000_IM.ome.tiff").is_file()
+    assert data.load(folder, normalize_percentiles=None).names == ["test/img001", "train/img000"]

@@ -40,5 +40,6 @@ def test_histograms_share_bins_and_a_wide_grid_has_two_columns(tmp_path):
     real, shifted = (patch.get_path().vertices for patch in fig.axes[0].patches)
     assert real[:, 0].min() == shifted[:, 0].min() and real[:, 0].max() == shifted[:, 0].max()
     assert real[:, 0][real[:, 1] > 0].max() < shifted[:, 0][shifted[:, 1] > 0].max()
+    viz.histograms({"flat": [np.zeros((4, 4))]})  # one grey level: still a figure
     fig, axes = viz.panel_grid(5, height=40, width=200)  # wide images: 2 columns, 3 rows
     assert axes.shape == (3, 2) and not any(ax.axison for ax in axes.flat)

@@ -10,7 +10,8 @@ import numpy as np
 
 def _planes(x: np.ndarray) -> np.ndarray:
     """``(Y, X)``, ``(C, Y, X)`` or ``(C, Z, Y, X)`` as a stack of grey 2D planes ``(n, Y, X)``
-    (channels averaged)."""
+    (channels averaged). A 3D array is read as ``(C, Y, X)``: give a volume its channel axis,
+    ``(1, Z, Y, X)``, or its planes would be averaged as if they were channels."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 2:
         return x[None]

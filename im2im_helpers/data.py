@@ -7,6 +7,7 @@ so that a run's data can be described by (and rebuilt from) a small dictionary.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, replace
@@ -181,8 +182,6 @@ def synthetic_images(pairs: Pairs, generate: Callable[[np.ndarray], np.ndarray],
 
 def check_transform(step: Mapping) -> None:
     """Raise ``ValueError`` unless ``step`` is a known pair transform with options it takes."""
-    import inspect
-
     kind = step.get("kind") if isinstance(step, Mapping) else None
     if kind not in TRANSFORMS:
         raise ValueError(f"data.transforms: unknown transform {step!r}; known kinds are "

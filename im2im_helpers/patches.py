@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import lightning as L
 import numpy as np
 from monai import transforms as mt
+import torch
 from monai.data import DataLoader, Dataset
 from torch.utils.data import Dataset as TorchDataset
 
@@ -135,10 +136,10 @@ class PatchDataModule(L.LightningDataModule):
     num_workers : int
         DataLoader worker processes (0 loads in the training process).
     seed : int
-        Seed given to the patch transforms and recorded with the run. MONAI's ``DataLoader``
-        reseeds its dataset's transforms from torch's global random state when it is created,
-        so which patches are drawn is decided by that state — which
-        :func:`im2im_helpers.train.fit` seeds with its own ``seed``.
+        Decides which patches are drawn, in which order: the training DataLoader gets its own
+        generator seeded with it, from which MONAI seeds the crop and augmentation transforms
+        and the sampler shuffles, so the same seed draws the same patches whatever else used
+        torch's global random state before.
     unpaired : bool
         Draw input and target patches independently, from different training pairs (see
         :class:`UnpairedPatches`): for tasks that learn without pairs (CycleGAN). Validation
@@ -201,6 +202,7 @@ class PatchDataModule(L.LightningDataModule):
             dataset,
             batch_size=self.batch_size,
             shuffle=True,
+            generator=torch.Generator().manual_seed(self.seed),
             num_workers=self.num_workers,
             drop_last=len(dataset) >= self.batch_size,
             persistent_workers=self.num_workers > 0,

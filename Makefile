@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml
 
 # Execute every tutorial with papermill (QUICK unless FULL=1), then build and check the book.
 tutorials: $(STAMP)
-	@$(PY) -m im2im_helpers.tutorials --out $(OUT) $(if $(filter 1,$(FULL)),--full,) $(NOTEBOOKS)
+	@$(PY) -m im2im_helpers.dev.tutorials --out $(OUT) $(if $(filter 1,$(FULL)),--full,) $(NOTEBOOKS)
 
 book: tutorials
 

@@ -34,15 +34,15 @@ def _train_setup(steps: int, seed: int = 0):
     import numpy as np
 
     from im2im_helpers import data, models, tasks
-    from im2im_helpers.pairs import Pair, Pairs
-    from im2im_helpers.splits import Split
+    from im2im_helpers.data.pairs import Pair, Pairs
+    from im2im_helpers.data.splits import Split
 
     rng = np.random.default_rng(seed)
     pairs = Pairs(Pair(f"p{i}", rng.random((1, 256, 256), np.float32),
                        rng.random((1, 256, 256), np.float32)) for i in range(4))
     split = Split(pairs, Pairs(), Pairs(), {})
     per_image = steps * 8 // len(pairs)
-    dm = data.patches(split, patch=(128, 128), batch=8, samples_per_image=per_image, seed=seed)
+    dm = data.patches(split, patch=(128, 128), batch_size=8, samples_per_image=per_image, seed=seed)
     net = models.build("unet", 2, channels=(16, 32, 64, 128), seed=seed)
     return tasks.Supervised(net, loss="mse"), dm
 

@@ -10,24 +10,20 @@ from pathlib import Path
 
 
 def _train(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
     from im2im_helpers import config, train
 
     cfg = config.load(args.config)
     task, datamodule = config.build(cfg)
-    params = asdict(cfg.train)
-    if args.max_epochs is not None:
-        params["max_epochs"] = args.max_epochs
-    run = train.fit(task, datamodule, args.out, resume=args.resume, overwrite=args.overwrite,
-                    progress=not args.quiet, **params)
+    overrides = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
+    run = train.fit(task, datamodule, args.out, cfg.train, resume=args.resume,
+                    overwrite=args.overwrite, progress=not args.quiet, **overrides)
     print(f"run folder: {run.path}")
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
     from im2im_helpers import config, predict
-    from im2im_helpers.pairs import file_stem
+    from im2im_helpers.data.pairs import file_stem
     from im2im_helpers.tasks import TASKS
     from im2im_helpers.train import load_run_model
 
@@ -36,8 +32,8 @@ def _predict(args: argparse.Namespace) -> int:
     model = load_run_model(run, TASKS[cfg.task.kind])
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    roi = args.roi or cfg.data.patch
-    norm = cfg.data.normalize_percentiles
+    roi = args.roi or cfg.data.patches.patch
+    norm = cfg.data.load.normalize_percentiles
     for source in args.inputs:
         written = predict.file(model, source, out_dir / f"{file_stem(Path(source))}_pred.ome.tiff",
                                channel=args.channel, roi=roi, normalize_percentiles=norm,
@@ -47,7 +43,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _data(args: argparse.Namespace) -> int:
-    from im2im_helpers import registry
+    from im2im_helpers.data import registry
 
     if args.action == "list":
         rows = [("name", "task", "size", "licence", "cached")]

@@ -2,6 +2,12 @@
 
 ``from_objects`` describes what a notebook built; ``build`` rebuilds the same objects from the
 description, so ``python -m im2im_helpers train config.yaml`` repeats a notebook's run.
+
+Each section is the dataclass that the code it configures takes, so a default is written once:
+``data.load`` is :class:`~im2im_helpers.data.LoadConfig` (:func:`im2im_helpers.data.load`),
+``data.split`` :class:`~im2im_helpers.data.splits.SplitConfig`, ``data.patches``
+:class:`~im2im_helpers.data.patches.PatchConfig`, ``train`` :class:`TrainConfig`
+(:func:`im2im_helpers.train.fit`); ``task.hparams`` are the task's own hyperparameters.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ from typing import Any
 
 import yaml
 
-from im2im_helpers import io
+from im2im_helpers import data, io, models, tasks
+from im2im_helpers.data import LoadConfig, PatchConfig, SplitConfig
 from im2im_helpers.schema import SchemaError
 from im2im_helpers.schema import from_dict as schema_from_dict
 
@@ -23,51 +30,44 @@ ConfigError = SchemaError
 
 
 @dataclass
-class SplitConfig:
-    """How pairs are divided (see :func:`im2im_helpers.data.split`)."""
-
-    test: float | list = 0.2  # a fraction, a count, or the names of the test pairs
-    val: float | list = 0.1
-    seed: int = 0
-    shuffle: bool = True
-    file: str | None = None
-
-
-@dataclass
 class DataConfig:
-    """Which pairs, normalised how, sampled into which patches."""
+    """Which pairs, read how, transformed how, divided how, sampled into which patches."""
 
     source: str = ""
-    source_options: dict = field(default_factory=dict)
-    normalize_percentiles: list[float] | None = field(default_factory=lambda: [1.0, 99.8])
-    normalize_target: bool = True
-    dims: int | None = None
+    load: LoadConfig = field(default_factory=LoadConfig)
     transforms: list = field(default_factory=list)  # e.g. [{"kind": "foreground"}], in order
     split: SplitConfig = field(default_factory=SplitConfig)
-    patch: list[int] = field(default_factory=lambda: [128, 128])
-    batch_size: int = 8
-    samples_per_image: int = 16
-    augment: str = "flips"
-    unpaired: bool = False
-    num_workers: int = 0
-    seed: int = 0
+    patches: PatchConfig = field(default_factory=PatchConfig)
 
 
 @dataclass
 class TaskConfig:
-    """What is learned (see :mod:`im2im_helpers.tasks`)."""
+    """What is learned: the task's ``kind`` (a name of :data:`im2im_helpers.tasks.TASKS`) and
+    its hyperparameters (arguments of its class; the class's defaults for those left out)."""
 
     kind: str = "supervised"
-    loss: str = "mse"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    scheduler: str | None = None
-    options: dict = field(default_factory=dict)  # task-specific, e.g. Noise2Void's mask_fraction
+    hparams: dict = field(default_factory=dict)
 
 
 @dataclass
 class TrainConfig:
-    """How long and where training runs (see :func:`im2im_helpers.train.fit`)."""
+    """How long and where training runs: the settings of :func:`im2im_helpers.train.fit`.
+
+    Attributes
+    ----------
+    max_epochs, max_steps : int
+        Stop after this many epochs or optimizer steps (``-1``: no step limit).
+    max_time_s : float or None
+        Stop after this many seconds of training, whatever the epoch.
+    seed : int
+        Seed of everything else (weights, dropout, torch/numpy/Python, workers); the patches
+        drawn are decided by ``data.patches.seed``.
+    accelerator, devices, strategy, num_nodes, precision
+        Passed to :class:`lightning.Trainer` (``"gpu"``, ``devices=4``, ``strategy="ddp"``,
+        ``num_nodes=2``, ``precision="16-mixed"``, ...).
+    log_every_n_steps : int
+        How often step losses go into the CSV log.
+    """
 
     max_epochs: int = 10
     max_steps: int = -1
@@ -92,7 +92,7 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         """Plain nested dictionaries (what is written to YAML)."""
-        return asdict(self)
+        return tasks.plain(asdict(self))
 
 
 def from_dict(values: dict, origin: str = "<config>") -> RunConfig:
@@ -104,30 +104,26 @@ def from_dict(values: dict, origin: str = "<config>") -> RunConfig:
         raise ConfigError(
             f"{origin}: 'model' needs at least 'name' and 'dims' (arguments of models.build)."
         )
-    from im2im_helpers.models import check_options
-    from im2im_helpers.tasks import TASKS
-
     options = {k: v for k, v in cfg.model.items()
                if k not in ("name", "dims", "in_channels", "out_channels", "seed")}
     try:
-        check_options(str(cfg.model["name"]), options)
+        models.check_options(str(cfg.model["name"]), options)
     except ValueError as err:
         raise ConfigError(f"{origin}: model: {err}") from err
-    from im2im_helpers.data import check_transform
-
     for step in cfg.data.transforms:
         try:
-            check_transform(step)
+            data.check_transform(step)
         except ValueError as err:
             raise ConfigError(f"{origin}: {err}") from err
-    if cfg.task.kind not in TASKS:
-        raise ConfigError(f"{origin}: task.kind={cfg.task.kind!r}; choose one of {sorted(TASKS)}.")
-    standard = {"self", "model", "loss", "lr", "weight_decay", "scheduler"}
-    allowed = set(inspect.signature(TASKS[cfg.task.kind].__init__).parameters) - standard
-    unknown = set(cfg.task.options) - allowed
+    if cfg.task.kind not in tasks.TASKS:
+        raise ConfigError(f"{origin}: task.kind={cfg.task.kind!r}; choose one of "
+                          f"{sorted(tasks.TASKS)}.")
+    allowed = set(inspect.signature(tasks.TASKS[cfg.task.kind].__init__).parameters) - {
+        "self", tasks.MODEL_KEY}
+    unknown = set(cfg.task.hparams) - allowed
     if unknown:
-        raise ConfigError(f"{origin}: task.options: {cfg.task.kind!r} has no option "
-                          f"{sorted(unknown)}; its options are {sorted(allowed)}.")
+        raise ConfigError(f"{origin}: task.hparams: {cfg.task.kind!r} has no hyperparameter "
+                          f"{sorted(unknown)}; its hyperparameters are {sorted(allowed)}.")
     return cfg
 
 
@@ -153,39 +149,39 @@ def save(cfg: RunConfig, path: str | os.PathLike, overwrite: bool = False) -> Pa
     return io.write_text(path, text)
 
 
-def from_objects(task, datamodule, train: dict) -> RunConfig:
-    """Describe the objects a notebook built (task, datamodule, ``fit`` arguments) as a config."""
+def from_objects(task, datamodule, train: TrainConfig) -> RunConfig:
+    """Describe the objects a notebook built (task, datamodule, ``fit``'s settings)."""
     pairs_cfg = datamodule.split.train.config
     source = pairs_cfg.get("source", {})
     norm = pairs_cfg.get("normalize")
-    data = DataConfig(
-        source=str(source.get("sample") or source.get("registry") or source.get("folder") or ""),
-        source_options=dict(source.get("options") or {}),
+    load_cfg = LoadConfig(
         normalize_percentiles=[norm["low"], norm["high"]] if norm else None,
         normalize_target=bool(norm["target"]) if norm else True,
         dims=len(datamodule.patch),
-        transforms=list(pairs_cfg.get("transforms", [])),
-        split=SplitConfig(**datamodule.split.config),
-        **datamodule.config,
+        options=dict(source.get("options") or {}),
     )
-    return RunConfig(data, dict(task.hparams.get("model") or {}), TaskConfig(**task.config),
-                     TrainConfig(**train))
+    split_cfg = SplitConfig(**{k: v for k, v in datamodule.split.config.items()})
+    data_cfg = DataConfig(
+        source=str(source.get("sample") or source.get("registry") or source.get("folder") or ""),
+        load=load_cfg,
+        transforms=list(pairs_cfg.get("transforms", [])),
+        split=split_cfg,
+        patches=datamodule.settings,
+    )
+    return RunConfig(data_cfg, dict(task.hparams.get(tasks.MODEL_KEY) or {}),
+                     TaskConfig(task.KIND, tasks.hyperparameters(task)), train)
 
 
 def build(cfg: RunConfig):
     """Rebuild ``(task, datamodule)`` from a configuration."""
-    from im2im_helpers import data
-    from im2im_helpers.tasks import TASKS
-
     d = cfg.data
-    pairs = data.load(d.source, d.normalize_percentiles, d.normalize_target, d.dims,
-                      d.source_options or None)
-    pairs = data.apply_transforms(pairs, d.transforms)
-    s = d.split
-    split = data.split(pairs, s.test, s.val, s.seed, s.shuffle, s.file)
-    dm = data.patches(split, d.patch, d.batch_size, d.samples_per_image, d.augment,
-                      d.num_workers, d.seed, unpaired=d.unpaired)
-    t = cfg.task
-    task = TASKS[t.kind](cfg.model, loss=t.loss, lr=t.lr, weight_decay=t.weight_decay,
-                         scheduler=t.scheduler, **t.options)
-    return task, dm
+    pairs = data.apply_transforms(data.load(d.source, d.load), d.transforms)
+    split = data.split(pairs, d.split)
+    dm = data.patches(split, d.patches)
+    return build_task(cfg), dm
+
+
+def build_task(cfg: RunConfig):
+    """The task of a configuration, untrained: ``task.kind`` with ``task.hparams`` and the
+    network of ``model``."""
+    return tasks.TASKS[cfg.task.kind](cfg.model, **cfg.task.hparams)

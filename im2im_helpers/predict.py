@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,7 @@ from monai.inferers import sliding_window_inference
 from torch import nn
 
 from im2im_helpers import io
-from im2im_helpers.pairs import check_finite, percentile_normalize
+from im2im_helpers.data.pairs import check_finite, percentile_normalize
 
 
 def _model_dims(model: nn.Module) -> int | None:
@@ -118,6 +118,14 @@ def image(
     model.train(was_training)
     return out[0].numpy().astype(np.float32, copy=False)
 
+
+
+def as_function(model: nn.Module, roi: Sequence[int] | None = None,
+                **options) -> Callable[[np.ndarray], np.ndarray]:
+    """A trained model as a function of one image, ``f(x) -> prediction`` (sliding windows of
+    ``roi``; ``options`` as for :func:`image`, e.g. ``tta=True``): the form every method takes
+    in a comparison (:func:`im2im_helpers.evaluate.apply`), next to the classical baselines."""
+    return lambda x: image(model, x, roi=roi, **options)
 
 def file(
     model: nn.Module,

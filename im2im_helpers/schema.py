@@ -2,7 +2,7 @@
 wrong types are errors that name the file, the key and what is allowed.
 
 Used by run configurations (:mod:`im2im_helpers.config`) and registry entries
-(:mod:`im2im_helpers.registry`). Hand-written because the check is ~60 lines and a validation
+(:mod:`im2im_helpers.data.registry`). Hand-written because the check is ~60 lines and a validation
 library (pydantic) would be a heavy dependency for it.
 """
 
@@ -83,3 +83,25 @@ def from_dict(cls: type, values: Any, origin: str, where: str = ""):
             _check_type(value, str(f.type), path, origin)
             kwargs[name] = value
     return cls(**kwargs)
+
+
+def with_overrides(cls: type, config: Any = None, overrides: dict | None = None,
+                   where: str = ""):
+    """A ``cls`` dataclass from ``config`` (an instance, or ``None`` for the defaults) with the
+    keyword ``overrides`` applied: how a function takes "a configuration or keyword overrides
+    of it" while the dataclass stays the one place its defaults are written.
+
+    Raises ``TypeError`` naming ``where`` and the allowed keys for an unknown keyword.
+    """
+    base = cls() if config is None else config
+    if not isinstance(base, cls):
+        raise TypeError(f"{where or cls.__name__}: config must be a {cls.__name__}, "
+                        f"got {type(config).__name__}.")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(overrides or {}) - names)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], names, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise TypeError(f"{where or cls.__name__}: unknown setting {unknown}.{hint} "
+                        f"Settings: {sorted(names)}.")
+    return dataclasses.replace(base, **(overrides or {}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import functools
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -15,9 +16,14 @@ from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 
 from im2im_helpers import config as run_config
+from im2im_helpers import io
+from im2im_helpers.config import TrainConfig
+from im2im_helpers.schema import with_overrides
+from im2im_helpers.tasks import hyperparameters
 
 CHECKPOINTS = "checkpoints"
 LOGS = "logs"
+CONFIG = "config.yaml"
 
 
 class RunExistsError(FileExistsError):
@@ -110,21 +116,14 @@ def fit(
     task: L.LightningModule,
     datamodule: L.LightningDataModule,
     out: str | os.PathLike,
-    max_epochs: int = 10,
-    max_steps: int = -1,
-    max_time_s: float | None = None,
-    seed: int = 0,
+    config: TrainConfig | None = None,
+    *,
     resume: bool = False,
     overwrite: bool = False,
-    accelerator: str = "auto",
-    devices: int | str | list = "auto",
-    strategy: str = "auto",
-    num_nodes: int = 1,
-    precision: str | int = "32-true",
     progress: bool = True,
-    log_every_n_steps: int = 10,
     restore_best: bool = True,
     callbacks: list | None = None,
+    **overrides,
 ) -> Run:
     """Train ``task`` on ``datamodule`` into the run folder ``out``.
 
@@ -138,44 +137,36 @@ def fit(
         What to train, on what (see :mod:`im2im_helpers.tasks`, :func:`im2im_helpers.data.patches`).
     out : path-like
         Run folder. An existing run is never overwritten unless ``overwrite=True``.
-    max_epochs, max_steps : int
-        Stop after this many epochs or optimizer steps (``-1``: no step limit).
-    max_time_s : float, optional
-        Stop after this many seconds of training, whatever the epoch.
-    seed : int
-        Seed of everything (torch, numpy, Python, workers).
+    config : TrainConfig, optional
+        How long and where to train (the ``train`` section of ``config.yaml``; its defaults
+        when not given).
     resume : bool
         Continue from ``out/checkpoints/last.ckpt`` until ``max_epochs``.
     overwrite : bool
         Delete an existing run in ``out`` first.
-    accelerator, devices, strategy, num_nodes, precision
-        Passed to :class:`lightning.Trainer` (``"gpu"``, ``devices=4``, ``strategy="ddp"``,
-        ``num_nodes=2``, ``precision="16-mixed"``, ...).
     progress : bool
-        Show a progress bar.
-    log_every_n_steps : int
-        How often step losses go into the CSV log.
+        Show a progress bar and Lightning's model summary.
     restore_best : bool
         Load the weights with the best validation loss into ``Run.model`` at the end.
     callbacks : list, optional
         Extra Lightning callbacks.
+    **overrides
+        Fields of :class:`~im2im_helpers.config.TrainConfig` to change: ``max_epochs``,
+        ``max_steps``, ``max_time_s``, ``seed``, ``accelerator``, ``devices``, ``strategy``,
+        ``num_nodes``, ``precision``, ``log_every_n_steps``.
 
     Returns
     -------
     Run
     """
+    settings = with_overrides(TrainConfig, config, overrides, "train.fit")
     out = Path(out)
     resume_from = _prepare_folder(out, resume, overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    trainer_params = {
-        "max_epochs": max_epochs, "max_steps": max_steps, "max_time_s": max_time_s,
-        "seed": seed, "accelerator": accelerator, "devices": devices, "strategy": strategy,
-        "num_nodes": num_nodes, "precision": precision, "log_every_n_steps": log_every_n_steps,
-    }
-    cfg = run_config.from_objects(task, datamodule, trainer_params)
-    run_config.save(cfg, out / "config.yaml", overwrite=True)
+    run_config.save(run_config.from_objects(task, datamodule, settings), out / CONFIG,
+                    overwrite=True)
 
-    L.seed_everything(seed, workers=True, verbose=False)
+    L.seed_everything(settings.seed, workers=True, verbose=False)
     attempt = len(list((out / LOGS).glob("attempt-*")))
     has_val = bool(datamodule.val_dataloader())
     # Two checkpoints: "last" after every epoch (what resume needs), "best" by validation loss.
@@ -183,23 +174,24 @@ def fit(
                            save_top_k=1, enable_version_counter=False)
     best = ModelCheckpoint(dirpath=out / CHECKPOINTS, filename="best-{epoch:03d}",
                            monitor="val_loss", save_top_k=1) if has_val else None
+    s = settings
     trainer = L.Trainer(
         default_root_dir=out,
-        max_epochs=max_epochs,
-        max_steps=max_steps,
-        max_time=datetime.timedelta(seconds=max_time_s) if max_time_s else None,
-        accelerator=accelerator,
-        devices=devices,
-        strategy=strategy,
-        num_nodes=num_nodes,
-        precision=precision,
+        max_epochs=s.max_epochs,
+        max_steps=s.max_steps,
+        max_time=datetime.timedelta(seconds=s.max_time_s) if s.max_time_s else None,
+        accelerator=s.accelerator,
+        devices=s.devices,
+        strategy=s.strategy,
+        num_nodes=s.num_nodes,
+        precision=s.precision,
         logger=CSVLogger(out, name=LOGS, version=f"attempt-{attempt}"),
         # the bar redraws every 10 steps: per-step redraws cost ~2 % of a small model's step
         callbacks=[last, *([best] if best else []),
                    *([TQDMProgressBar(refresh_rate=10)] if progress else []), *(callbacks or [])],
         enable_progress_bar=progress,
         enable_model_summary=progress,
-        log_every_n_steps=log_every_n_steps,
+        log_every_n_steps=s.log_every_n_steps,
         num_sanity_val_steps=0,
     )
     task.train()  # a task returned by an earlier fit is in eval mode; Lightning keeps modes
@@ -208,7 +200,33 @@ def fit(
         state = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
         task.load_state_dict(state["state_dict"])
     task.eval()
+    attach_run(task, out)
     return Run(out, task, resume_from, trainer)
+
+
+def attach_run(task: L.LightningModule, path: str | os.PathLike) -> None:
+    """Let ``task`` write hyperparameters it tunes after training (for example the clustering
+    thresholds of :meth:`~im2im_helpers.tasks.InstanceEmbedding.tune_clustering`) into the run
+    folder ``path`` (see :func:`save_hparams`)."""
+    if hasattr(task, "persist_hparams"):
+        task.persist_hparams = functools.partial(save_hparams, path)
+
+
+def save_hparams(path: str | os.PathLike, task: L.LightningModule) -> None:
+    """Write ``task``'s current hyperparameters into the run folder ``path``: into every
+    checkpoint (so :func:`load_run_model` rebuilds the task with them) and into
+    ``config.yaml``'s ``task.hparams`` (so the file, the checkpoints and the object agree).
+    Each file is replaced atomically."""
+    path = Path(path)
+    values = dict(task.hparams)
+    for ckpt in sorted((path / CHECKPOINTS).glob("*.ckpt")):
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        state["hyper_parameters"] = {**state.get("hyper_parameters", {}), **values}
+        io.write_bytes(ckpt, lambda f, s=state: torch.save(s, f))
+    if (path / CONFIG).is_file():
+        cfg = run_config.load(path / CONFIG)
+        cfg.task.hparams = hyperparameters(task)
+        run_config.save(cfg, path / CONFIG, overwrite=True)
 
 
 def load_run_model(path: str | os.PathLike, task_class: type[L.LightningModule],
@@ -221,4 +239,5 @@ def load_run_model(path: str | os.PathLike, task_class: type[L.LightningModule],
     if ckpt is None:
         raise FileNotFoundError(f"{path}: no checkpoint in {path / CHECKPOINTS}; train first.")
     model = task_class.load_from_checkpoint(ckpt, map_location="cpu")
+    attach_run(model, path)
     return model.eval()

@@ -106,6 +106,9 @@ class CycleGAN(GANTask):
         Seed of the replay buffers.
     """
 
+    #: The task's name in a run's ``config.yaml`` (``task.kind``).
+    KIND = "cyclegan"
+
     def __init__(self, model: nn.Module | Mapping, loss: str = "lsgan", lr: float = 2e-4,
                  weight_decay: float = 0.0, scheduler: str | None = None,
                  model_ba: nn.Module | Mapping | None = None, cycle_weight: float = 10.0,
@@ -135,18 +138,9 @@ class CycleGAN(GANTask):
         self.hparams["discriminator"] = options_of(self.disc_a) if options_of(self.disc_b) \
             else None
         self.hparams["identity_weight"] = identity_weight
-        self.cycle_weight, self.identity_weight = cycle_weight, identity_weight
-        self.pool_size, self.seed = pool_size, seed
         self.pool_a = ReplayBuffer(pool_size, seed=seed)  # generated A images, for D_A
         self.pool_b = ReplayBuffer(pool_size, seed=seed + 1)
 
-    @property
-    def config(self) -> dict:
-        """The task's parameters (as saved in a run's ``config.yaml``)."""
-        return self._config("cyclegan", {
-            "model_ba": self.hparams["model_ba"], "cycle_weight": self.cycle_weight,
-            "identity_weight": self.identity_weight, "pool_size": self.pool_size,
-            "discriminator": self.hparams["discriminator"], "seed": self.seed})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -191,16 +185,17 @@ class CycleGAN(GANTask):
         a, b = batch["input"], batch["target"]
         images = self.translate(a, b)
         set_requires_grad([self.disc_a, self.disc_b], False)
-        g_adv = adversarial_loss(self.disc_b(images["fake_b"]), True, self.loss) \
-            + adversarial_loss(self.disc_a(images["fake_a"]), True, self.loss)
+        h = self.hparams
+        g_adv = adversarial_loss(self.disc_b(images["fake_b"]), True, h.loss) \
+            + adversarial_loss(self.disc_a(images["fake_a"]), True, h.loss)
         cycle = cycle_term(images)
-        identity = self.identity_loss(a, b) if self.identity_weight else cycle.new_zeros(())
+        identity = self.identity_loss(a, b) if h.identity_weight else cycle.new_zeros(())
         opt_g.zero_grad()
-        self.manual_backward(g_adv + self.cycle_weight * (cycle + self.identity_weight * identity))
+        self.manual_backward(g_adv + h.cycle_weight * (cycle + h.identity_weight * identity))
         opt_g.step()
         set_requires_grad([self.disc_a, self.disc_b], True)
-        d_a = discriminator_loss(self.disc_a, a, self.pool_a.replay(images["fake_a"]), self.loss)
-        d_b = discriminator_loss(self.disc_b, b, self.pool_b.replay(images["fake_b"]), self.loss)
+        d_a = discriminator_loss(self.disc_a, a, self.pool_a.replay(images["fake_a"]), h.loss)
+        d_b = discriminator_loss(self.disc_b, b, self.pool_b.replay(images["fake_b"]), h.loss)
         opt_d.zero_grad()
         self.manual_backward(d_a + d_b)
         opt_d.step()

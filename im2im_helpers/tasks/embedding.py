@@ -2,7 +2,7 @@
 al., MIDL 2021), which builds on the spatial embeddings of Neven et al. (CVPR 2019).
 
 The network predicts per pixel an offset to its object's centre, a bandwidth sigma and a
-seediness (see :mod:`im2im_helpers.instances`). Training needs only label images: for every
+seediness (see :mod:`im2im_helpers.tasks.instances`). Training needs only label images: for every
 object of a patch, the Gaussian score of each pixel's embedding around the object's centre is
 a soft mask, compared with the object's true mask by the Lovász hinge (a convex surrogate of
 the intersection over union). Prediction clusters the embeddings around seeds. Objects may be
@@ -14,15 +14,18 @@ loop and crops; the method itself is a loss and a clustering on top of a MONAI n
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import lightning as L
 import numpy as np
 import torch
 from torch import nn
 
-from im2im_helpers import instances, models, predict
+from im2im_helpers import models, predict
+from im2im_helpers.metrics import match_instances
+from im2im_helpers.tasks import instances
 from im2im_helpers.tasks.supervised import SCHEDULERS, adam
+from im2im_helpers.tuning import Tuned, tune
 
 #: Loss weights of EmbedSeg: Lovász hinge 1, sigma variance 10, seediness 1.
 VARIANCE_WEIGHT = 10.0
@@ -34,6 +37,8 @@ FOREGROUND_WEIGHT = 10.0
 SEED_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 FG_THRESHOLDS = (0.3, 0.4, 0.5)
 MIN_SIZES = (10, 25, 50)
+#: The task's hyperparameters that :meth:`InstanceEmbedding.cluster` uses (tuned on validation).
+CLUSTER_OPTIONS = ("fg_threshold", "seed_threshold", "min_size")
 
 
 def n_outputs(dims: int, sigma_per_axis: bool = True) -> int:
@@ -109,7 +114,7 @@ def embedding_loss(
 
     For each image and each object ``k`` (label) of its target:
 
-    * centre ``c_k``: the object's medoid (:func:`im2im_helpers.instances.medoids`) in
+    * centre ``c_k``: the object's medoid (:func:`im2im_helpers.tasks.instances.medoids`) in
       embedding units -- a fixed point inside the object, also for curved objects;
     * bandwidth ``s_k = sigma_init * pixel_size * exp(mean of the sigma channel over k)``, one per
       axis (or one);
@@ -135,7 +140,7 @@ def embedding_loss(
     sigma_per_axis : bool
         One bandwidth per axis (anisotropic objects or voxels) or one for all axes.
     pixel_size : float
-        Embedding units per pixel (see :func:`im2im_helpers.instances.coordinate_grid`).
+        Embedding units per pixel (see :func:`im2im_helpers.tasks.instances.coordinate_grid`).
     sigma_init : float
         Bandwidth, in pixels, of a sigma channel at 0 (the start of training).
     variance_weight, seed_weight : float
@@ -209,8 +214,11 @@ class InstanceEmbedding(L.LightningModule):
         Weights of the loss terms (the Lovász term has weight 1; see :func:`embedding_loss`).
     fg_threshold, seed_threshold, min_size
         Defaults of the clustering in :meth:`segment` (see
-        :func:`im2im_helpers.instances.cluster`).
+        :func:`im2im_helpers.tasks.instances.cluster`).
     """
+
+    #: The task's name in a run's ``config.yaml`` (``task.kind``).
+    KIND = "embedding"
 
     def __init__(self, model: nn.Module | Mapping, loss: str = "lovasz", lr: float = 1e-3,
                  weight_decay: float = 0.0, scheduler: str | None = None,
@@ -222,7 +230,7 @@ class InstanceEmbedding(L.LightningModule):
         super().__init__()
         if loss != "lovasz":
             raise ValueError(f"loss={loss!r}: InstanceEmbedding trains with its own loss; set "
-                             "loss='lovasz' (task.loss: lovasz in a config).")
+                             "loss='lovasz' (task.hparams.loss: lovasz in a config).")
         if scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler={scheduler!r}: choose one of {SCHEDULERS}.")
         if isinstance(model, Mapping):
@@ -242,26 +250,10 @@ class InstanceEmbedding(L.LightningModule):
         self.net = model
         self.save_hyperparameters(ignore=["model"])
         self.hparams["model"] = spec
-        self.loss, self.lr, self.weight_decay, self.scheduler = loss, lr, weight_decay, scheduler
-        self.sigma_per_axis, self.pixel_size, self.sigma_init = sigma_per_axis, pixel_size, \
-            sigma_init
-        self.variance_weight, self.seed_weight = variance_weight, seed_weight
-        self.foreground_weight = foreground_weight
-        self.fg_threshold, self.seed_threshold, self.min_size = fg_threshold, seed_threshold, \
-            min_size
+        #: Called with the task after tuning changed its hyperparameters; set by
+        #: :func:`im2im_helpers.train.fit` to write them into the run folder.
+        self.persist_hparams: Callable[[L.LightningModule], None] | None = None
 
-    @property
-    def config(self) -> dict:
-        """The task's parameters (as saved in a run's ``config.yaml``)."""
-        return {"kind": "embedding", "loss": self.loss, "lr": self.lr,
-                "weight_decay": self.weight_decay, "scheduler": self.scheduler,
-                "options": {"sigma_per_axis": self.sigma_per_axis,
-                            "pixel_size": self.pixel_size, "sigma_init": self.sigma_init,
-                            "variance_weight": self.variance_weight,
-                            "seed_weight": self.seed_weight,
-                            "foreground_weight": self.foreground_weight,
-                            "fg_threshold": self.fg_threshold,
-                            "seed_threshold": self.seed_threshold, "min_size": self.min_size}}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -271,15 +263,15 @@ class InstanceEmbedding(L.LightningModule):
 
         Channels stay in order: ``D`` offsets, ``D`` (or 1) sigmas, 1 seediness in [0, 1].
         """
-        offset, sigma, seed = split_outputs(y, self.sigma_per_axis)
-        sigma = torch.exp(sigma) * (self.sigma_init * self.pixel_size)
+        offset, sigma, seed = split_outputs(y, self.hparams.sigma_per_axis)
+        sigma = torch.exp(sigma) * (self.hparams.sigma_init * self.hparams.pixel_size)
         return torch.cat([torch.tanh(offset), sigma, torch.sigmoid(seed)], dim=1)
 
     def compute_loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """:func:`embedding_loss` of raw outputs ``pred`` against label patches ``target``."""
-        return embedding_loss(pred, target, self.sigma_per_axis, self.pixel_size,
-                              self.sigma_init, self.variance_weight, self.seed_weight,
-                              self.foreground_weight)
+        h = self.hparams
+        return embedding_loss(pred, target, h.sigma_per_axis, h.pixel_size, h.sigma_init,
+                              h.variance_weight, h.seed_weight, h.foreground_weight)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self.compute_loss(self(batch["input"]), batch["target"])
@@ -293,7 +285,7 @@ class InstanceEmbedding(L.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        return adam(self, self.lr, self.weight_decay, self.scheduler)
+        return adam(self, self.hparams.lr, self.hparams.weight_decay, self.hparams.scheduler)
 
     def embed(self, x: np.ndarray, roi: Sequence[int] | None = None, overlap: float = 0.25,
               batch_size: int = 4, device: str | torch.device | None = None,
@@ -325,15 +317,15 @@ class InstanceEmbedding(L.LightningModule):
         return total / len(combos)
     def cluster(self, embeddings: np.ndarray, device: str | torch.device | None = None,
                 **cluster_options) -> np.ndarray:
-        """Label image from :meth:`embed`'s output by :func:`im2im_helpers.instances.cluster`;
+        """Label image from :meth:`embed`'s output by :func:`im2im_helpers.tasks.instances.cluster`;
         ``cluster_options`` (``fg_threshold``, ``seed_threshold``, ``min_size``,
         ``min_unclustered``) override the task's defaults."""
         dims = embeddings.ndim - 1
-        n_sigma = dims if self.sigma_per_axis else 1
-        options = {"fg_threshold": self.fg_threshold, "seed_threshold": self.seed_threshold,
-                   "min_size": self.min_size, **cluster_options}
+        n_sigma = dims if self.hparams.sigma_per_axis else 1
+        options = {name: self.hparams[name] for name in CLUSTER_OPTIONS}
+        options.update(cluster_options)
         return instances.cluster(embeddings[:dims], embeddings[dims:dims + n_sigma],
-                                 embeddings[-1], pixel_size=self.pixel_size, device=device,
+                                 embeddings[-1], pixel_size=self.hparams.pixel_size, device=device,
                                  **options)
 
     def segment(self, x: np.ndarray, roi: Sequence[int] | None = None, overlap: float = 0.25,
@@ -354,31 +346,39 @@ class InstanceEmbedding(L.LightningModule):
                         roi: Sequence[int] | None = None,
                         seed_thresholds: Sequence[float] = SEED_THRESHOLDS,
                         fg_thresholds: Sequence[float] = FG_THRESHOLDS,
-                        min_sizes: Sequence[int] = MIN_SIZES, tta: bool = False) -> dict:
+                        min_sizes: Sequence[int] = MIN_SIZES, tta: bool = False) -> Tuned:
         """Choose the clustering parameters by AP@0.5 on *validation* images, and keep them.
 
         The network runs once per image; every ``(seed_threshold, fg_threshold, min_size)`` is
-        then
-        scored by the mean AP (TP/(TP+FP+FN) at IoU 0.5) of the clustered labels against
+        then scored by the mean AP (TP/(TP+FP+FN) at IoU 0.5) of the clustered labels against
         ``labels`` (use the ``roi`` and ``tta`` that :meth:`segment` will use). The best one
-        becomes the task's default (the first tried on a tie), so :meth:`segment` uses it from
-        then on.
+        (the first tried on a tie) becomes the task's hyperparameters, so :meth:`segment` uses
+        it from then on; a task trained by :func:`im2im_helpers.train.fit` (or loaded by
+        :func:`~im2im_helpers.train.load_run_model`) also writes it into its run folder's
+        checkpoints and ``config.yaml``, so that the reloaded model segments the same way.
 
         Returns
         -------
-        dict
-            ``{"value": (seed_threshold, fg_threshold, min_size), "scores": {value: ap}}``.
+        Tuned
+            Segments one image (with ``roi`` and ``tta``); ``value`` is ``(seed_threshold,
+            fg_threshold, min_size)``, scores are AP@0.5.
         """
-        from im2im_helpers.baselines import tune
-        from im2im_helpers.metrics import match_instances
-
         outputs = [self.embed(x, roi, tta=tta) for x in images]
         truths = [np.asarray(y).reshape(o.shape[1:]) for y, o in zip(labels, outputs)]
         values = [(float(s), float(f), int(m)) for s in seed_thresholds for f in fg_thresholds
                   for m in min_sizes if f <= s]
-        best, scores = tune(
-            lambda out, v: self.cluster(out, seed_threshold=v[0], fg_threshold=v[1],
-                                        min_size=v[2]),
-            outputs, truths, values, metric=lambda pred, true: match_instances(pred, true)["ap"])
-        self.seed_threshold, self.fg_threshold, self.min_size = best
-        return {"value": best, "scores": scores}
+        tuned = tune(lambda out, v: self.cluster(out, seed_threshold=v[0], fg_threshold=v[1],
+                                                 min_size=v[2]),
+                     outputs, truths, values, metric=ap50,
+                     parameters=("seed_threshold", "fg_threshold", "min_size"))
+        self.hparams.update(tuned.chosen)
+        if self.persist_hparams is not None:
+            self.persist_hparams(self)
+        return tuned.with_method(
+            lambda x, v: self.segment(x, roi, tta=tta, seed_threshold=v[0], fg_threshold=v[1],
+                                      min_size=v[2]))
+
+
+def ap50(pred_labels: np.ndarray, true_labels: np.ndarray) -> float:
+    """AP at IoU 0.5 (TP / (TP + FP + FN)) of a label image against the truth."""
+    return match_instances(pred_labels, true_labels)["ap"]

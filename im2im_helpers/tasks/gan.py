@@ -226,19 +226,12 @@ class GANTask(L.LightningModule):
         super().__init__()
         if loss not in ADVERSARIAL_LOSSES:
             raise ValueError(f"loss={loss!r}: {type(self).__name__}'s adversarial loss is one of "
-                             f"{ADVERSARIAL_LOSSES} (task.loss in a config).")
+                             f"{ADVERSARIAL_LOSSES} (task.hparams.loss in a config).")
         if scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler={scheduler!r}: choose one of {SCHEDULERS}.")
         self.automatic_optimization = False
-        self.loss, self.lr, self.weight_decay, self.scheduler = loss, lr, weight_decay, scheduler
-        self.betas = tuple(float(b) for b in betas)
-        self.samples = samples
         self._sample_images: dict[str, torch.Tensor] | None = None
 
-    def _config(self, kind: str, options: dict) -> dict:
-        return {"kind": kind, "loss": self.loss, "lr": self.lr,
-                "weight_decay": self.weight_decay, "scheduler": self.scheduler,
-                "options": {**options, "betas": list(self.betas), "samples": self.samples}}
 
     def generator_parameters(self) -> list[nn.Parameter]:
         """Parameters of the generator(s)."""
@@ -260,16 +253,16 @@ class GANTask(L.LightningModule):
 
     def remember(self, batch_idx: int, columns: Mapping[str, torch.Tensor]) -> None:
         """Keep the first ``samples`` images of a first batch for the epoch's sample figure."""
-        if self.samples > 0 and batch_idx == 0:
-            self._sample_images = {k: v[:self.samples].detach().float().cpu()
+        if self.hparams.samples > 0 and batch_idx == 0:
+            self._sample_images = {k: v[:self.hparams.samples].detach().float().cpu()
                                    for k, v in columns.items()}
 
     def configure_optimizers(self):
-        optimizers = [torch.optim.Adam(params, lr=self.lr, betas=self.betas,
-                                       weight_decay=self.weight_decay)
+        optimizers = [torch.optim.Adam(params, lr=self.hparams.lr, betas=tuple(self.hparams.betas),
+                                       weight_decay=self.hparams.weight_decay)
                       for params in (self.generator_parameters(),
                                      self.discriminator_parameters())]
-        if self.scheduler is None:
+        if self.hparams.scheduler is None:
             return optimizers
         epochs = max(1, self.trainer.max_epochs or 1)
         return optimizers, [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=epochs)

@@ -128,20 +128,17 @@ class Noise2Void(Supervised):
     correlated along rows or columns (some cameras) is learned as signal.
     """
 
+    #: The task's name in a run's ``config.yaml`` (``task.kind``).
+    KIND = "noise2void"
+
     def __init__(self, model: nn.Module | Mapping, loss: str = "mse", lr: float = 1e-3,
                  weight_decay: float = 0.0, scheduler: str | None = None,
                  mask_fraction: float = 0.01, radius: int = 2, seed: int = 0):
         if loss not in ("mse", "l1"):
             raise ValueError(f"loss={loss!r}: Noise2Void regresses intensities; use 'mse' or 'l1'.")
         super().__init__(model, loss, lr, weight_decay, scheduler)
-        self.mask_fraction, self.radius, self.seed = mask_fraction, radius, seed
         self.generator = torch.Generator().manual_seed(seed)
 
-    @property
-    def config(self) -> dict:
-        return {**super().config, "kind": "noise2void",
-                "options": {"mask_fraction": self.mask_fraction, "radius": self.radius,
-                            "seed": self.seed}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # a resumed run continues the same sequence of hidden pixels
@@ -153,8 +150,9 @@ class Noise2Void(Supervised):
 
     def blind_spot_loss(self, x: torch.Tensor) -> torch.Tensor:
         """Hide pixels of ``x``, predict them, and return the error on the hidden pixels."""
-        masked, mask = blind_spot(x, self.mask_fraction, self.radius, self.generator)
-        return masked_loss(self(masked), x, mask, self.loss)
+        h = self.hparams
+        masked, mask = blind_spot(x, h.mask_fraction, h.radius, self.generator)
+        return masked_loss(self(masked), x, mask, self.hparams.loss)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self.blind_spot_loss(batch["input"])
@@ -165,7 +163,7 @@ class Noise2Void(Supervised):
     def validation_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         # A fixed generator per validation pass: every epoch hides the same pixels.
         state = self.generator.get_state()
-        self.generator.manual_seed(self.seed + 1 + batch_idx)
+        self.generator.manual_seed(self.hparams.seed + 1 + batch_idx)
         loss = self.blind_spot_loss(batch["input"])
         self.generator.set_state(state)
         self.log("val_loss", loss, on_epoch=True, prog_bar=True, batch_size=batch["input"].shape[0])

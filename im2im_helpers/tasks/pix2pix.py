@@ -76,6 +76,9 @@ class Pix2Pix(GANTask):
     an option of the network (``dropout`` of :func:`im2im_helpers.models.build`), off by default.
     """
 
+    #: The task's name in a run's ``config.yaml`` (``task.kind``).
+    KIND = "pix2pix"
+
     def __init__(self, model: nn.Module | Mapping, loss: str = "lsgan", lr: float = 2e-4,
                  weight_decay: float = 0.0, scheduler: str | None = None,
                  l1_weight: float = 100.0, discriminator: Mapping | nn.Module | None = None,
@@ -89,13 +92,7 @@ class Pix2Pix(GANTask):
         self.save_hyperparameters(ignore=["model", "discriminator"])
         self.hparams["model"] = spec
         self.hparams["discriminator"] = options_of(self.discriminator)
-        self.l1_weight = l1_weight
 
-    @property
-    def config(self) -> dict:
-        """The task's parameters (as saved in a run's ``config.yaml``)."""
-        return self._config("pix2pix", {"l1_weight": self.l1_weight,
-                                        "discriminator": self.hparams["discriminator"]})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -121,13 +118,13 @@ class Pix2Pix(GANTask):
         x, y = batch["input"], batch["target"]
         fake = self(x)
         set_requires_grad(self.discriminator, False)
-        g_adv = adversarial_loss(self.judge(x, fake), True, self.loss)
+        g_adv = adversarial_loss(self.judge(x, fake), True, self.hparams.loss)
         l1 = self.l1(fake, y, batch.get("cost"))
         opt_g.zero_grad()
-        self.manual_backward(g_adv + self.l1_weight * l1)
+        self.manual_backward(g_adv + self.hparams.l1_weight * l1)
         opt_g.step()
         set_requires_grad(self.discriminator, True)
-        d = discriminator_loss(partial(self.judge, x), y, fake, self.loss)
+        d = discriminator_loss(partial(self.judge, x), y, fake, self.hparams.loss)
         opt_d.zero_grad()
         self.manual_backward(d)
         opt_d.step()

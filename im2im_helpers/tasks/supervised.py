@@ -37,6 +37,9 @@ class Supervised(L.LightningModule):
         ``"cosine"`` decays the learning rate to zero over the run's ``max_epochs``.
     """
 
+    #: The task's name in a run's ``config.yaml`` (``task.kind``).
+    KIND = "supervised"
+
     def __init__(self, model: nn.Module | Mapping, loss: str = "mse", lr: float = 1e-3,
                  weight_decay: float = 0.0, scheduler: str | None = None):
         super().__init__()
@@ -49,10 +52,6 @@ class Supervised(L.LightningModule):
         self.hparams["model"] = getattr(self.net, "im2im_spec", None)
         if scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler={scheduler!r}: choose one of {SCHEDULERS}.")
-        self.loss = loss
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.scheduler = scheduler
         self.dice = DiceLoss(sigmoid=True) if self._binary else DiceLoss(
             to_onehot_y=True, softmax=True)
 
@@ -61,11 +60,6 @@ class Supervised(L.LightningModule):
         spec = self.hparams.get("model") or {}
         return spec.get("out_channels", 1) == 1
 
-    @property
-    def config(self) -> dict:
-        """The task's parameters (as saved in a run's ``config.yaml``)."""
-        return {"kind": "supervised", "loss": self.loss, "lr": self.lr,
-                "weight_decay": self.weight_decay, "scheduler": self.scheduler, "options": {}}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -73,16 +67,16 @@ class Supervised(L.LightningModule):
     def postprocess(self, y: torch.Tensor) -> torch.Tensor:
         """Turn network outputs into predictions: identity for regression, probabilities for
         segmentation."""
-        if self.loss in REGRESSION_LOSSES:
+        if self.hparams.loss in REGRESSION_LOSSES:
             return y
         return torch.sigmoid(y) if self._binary else torch.softmax(y, dim=1)
 
     def compute_loss(self, pred: torch.Tensor, target: torch.Tensor,
                      cost: torch.Tensor | None = None) -> torch.Tensor:
         """The loss of ``pred`` against ``target``, pixels weighted by ``cost`` when given."""
-        if self.loss == "mse":
+        if self.hparams.loss == "mse":
             pointwise = F.mse_loss(pred, target, reduction="none")
-        elif self.loss == "l1":
+        elif self.hparams.loss == "l1":
             pointwise = F.l1_loss(pred, target, reduction="none")
         elif self._binary:
             pointwise = F.binary_cross_entropy_with_logits(pred, target.float(), reduction="none")
@@ -91,7 +85,7 @@ class Supervised(L.LightningModule):
         if cost is not None:
             pointwise = pointwise * cost
         value = pointwise.mean()
-        if self.loss == "dice_ce":
+        if self.hparams.loss == "dice_ce":
             value = value + self.dice(pred, target)
         return value
 
@@ -107,7 +101,7 @@ class Supervised(L.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        return adam(self, self.lr, self.weight_decay, self.scheduler)
+        return adam(self, self.hparams.lr, self.hparams.weight_decay, self.hparams.scheduler)
 
 
 def adam(task: L.LightningModule, lr: float, weight_decay: float = 0.0,

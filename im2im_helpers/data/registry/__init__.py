@@ -21,8 +21,8 @@ from pathlib import Path
 import pooch
 import yaml
 
-from im2im_helpers import download
-from im2im_helpers.organisers import ORGANISERS
+from im2im_helpers.data.registry import download
+from im2im_helpers.data.registry.organisers import ORGANISERS
 from im2im_helpers.schema import SchemaError, from_dict
 
 REGISTRY_ENV = "IM2IM_REGISTRY"
@@ -90,9 +90,9 @@ def registry_dir() -> Path:
     env = os.environ.get(REGISTRY_ENV)
     if env:
         return Path(env)
-    here = Path(__file__).resolve().parent
-    in_tree = here.parent / "data_registry"
-    return in_tree if in_tree.is_dir() else here / "data_registry"
+    package = Path(__file__).resolve().parents[2]  # im2im_helpers/
+    in_tree = package.parent / "data_registry"
+    return in_tree if in_tree.is_dir() else package / "data_registry"
 
 
 def cache_dir() -> Path:

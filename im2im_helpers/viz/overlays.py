@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from im2im_helpers.viz import _finish, _plane, panel_grid, static_and_slider
+from im2im_helpers.metrics import dice
+from im2im_helpers.viz.figures import finish_figure, panel_grid, plane_of, static_and_slider
 
 #: Colours of :func:`masks`: true positives, false positives, false negatives (RGB, 0-1).
 AGREEMENT_COLOURS = {"correct": (0.2, 0.8, 0.2), "extra": (0.95, 0.2, 0.2),
@@ -24,7 +25,7 @@ def _grey_rgb(image: np.ndarray) -> np.ndarray:
     if x.ndim == 3 and x.shape[0] == 3:
         rgb = np.moveaxis(x, 0, -1)
     else:
-        rgb = np.repeat(_plane(x)[..., None], 3, axis=-1)
+        rgb = np.repeat(plane_of(x)[..., None], 3, axis=-1)
     lo, hi = np.percentile(rgb, (1, 99.5))
     return np.clip((rgb - lo) / (hi - lo or 1.0), 0, 1)
 
@@ -42,7 +43,7 @@ def _grid(panels: Mapping[str, np.ndarray], crop: tuple[slice, slice] | None,
         ax.set_title(name, fontsize=10)
     if note:
         fig.text(0.5, 0.0, note, ha="center", fontsize=9)
-    return _finish(fig, path, title)
+    return finish_figure(fig, path, title)
 
 
 def label_outlines(image: np.ndarray, labels: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -54,7 +55,7 @@ def label_outlines(image: np.ndarray, labels: np.ndarray, seed: int = 0) -> np.n
     from skimage.segmentation import find_boundaries
 
     rgb = _grey_rgb(image)
-    lab = _plane(labels).astype(np.int64)
+    lab = plane_of(labels).astype(np.int64)
     if lab.shape != rgb.shape[:2]:
         raise ValueError(f"labels {lab.shape} and image {rgb.shape[:2]} differ in shape.")
     colours = np.random.default_rng(seed).uniform(0.25, 1.0, (int(lab.max()) + 1, 3))
@@ -93,7 +94,7 @@ def agreement(image: np.ndarray, mask: np.ndarray, truth: np.ndarray,
     ground truth: green where both say object, red where only the prediction does (extra),
     blue where only the truth does (missed); see :data:`AGREEMENT_COLOURS`."""
     rgb = _grey_rgb(image)
-    pred, true = _plane(mask) > 0.5, _plane(truth) > 0.5
+    pred, true = plane_of(mask) > 0.5, plane_of(truth) > 0.5
     for key, where in (("correct", pred & true), ("extra", pred & ~true),
                        ("missed", ~pred & true)):
         rgb[where] = (1 - alpha) * rgb[where] + alpha * np.asarray(AGREEMENT_COLOURS[key])
@@ -105,8 +106,6 @@ def masks(image: np.ndarray, predictions: Mapping[str, np.ndarray], truth: np.nd
           title: str | None = None) -> plt.Figure:
     """One panel per predicted foreground mask, coloured by :func:`agreement` with ``truth``,
     with its Dice in the title, after a panel of the image itself."""
-    from im2im_helpers.metrics import dice
-
     panels = {"image": _grey_rgb(image)}
     for name, mask in predictions.items():
         panels[f"{name}, Dice {dice(mask, truth):.3f}"] = agreement(image, mask, truth)
@@ -118,9 +117,7 @@ def dice_by_threshold(probabilities: Sequence[np.ndarray], truths: Sequence[np.n
                       thresholds: Sequence[float]) -> np.ndarray:
     """Mean Dice over images of ``probability > t`` for every threshold ``t`` (a channel axis of
     size 1 is dropped from both)."""
-    from im2im_helpers.metrics import dice
-
-    pairs = [(_plane(p), _plane(y)) for p, y in zip(probabilities, truths)]
+    pairs = [(plane_of(p), plane_of(y)) for p, y in zip(probabilities, truths)]
     return np.array([np.mean([dice(p > t, y) for p, y in pairs]) for t in thresholds])
 
 
@@ -135,8 +132,6 @@ def threshold_explorer(image: np.ndarray, probability: np.ndarray, truth: np.nda
     do not render; returns a slider widget that redraws the mask for another threshold (or
     ``None`` without ipywidgets).
     """
-    from im2im_helpers.metrics import dice
-
     curve = dice_by_threshold([probability], [truth], thresholds)
 
     def draw(t: float) -> plt.Figure:
@@ -147,10 +142,10 @@ def threshold_explorer(image: np.ndarray, probability: np.ndarray, truth: np.nda
         left.set_xlabel("threshold on the probability")
         left.set_ylabel("Dice")
         left.set_title("Dice against threshold")
-        mask = _plane(probability) > t
+        mask = plane_of(probability) > t
         rgb = agreement(image, mask, truth)
         right.imshow(rgb[crop] if crop is not None else rgb)
-        right.set_title(f"threshold {t:.2f}: Dice {dice(mask, _plane(truth)):.3f}", fontsize=10)
+        right.set_title(f"threshold {t:.2f}: Dice {dice(mask, plane_of(truth)):.3f}", fontsize=10)
         right.axis("off")
         fig.tight_layout()
         return fig

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from im2im_helpers import download, io
+from im2im_helpers import io
+from im2im_helpers.data.registry import download
 
 
 class OrganiseError(ValueError):

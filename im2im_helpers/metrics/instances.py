@@ -1,104 +1,21 @@
-"""Image-quality, overlap and instance-segmentation metrics, and the ``metrics.json`` every
-tutorial leaves behind.
-
-Intensity metrics take an explicit data range (the target's by default): after percentile
-normalisation a target spans several units, not 1, and a fixed range would flatter the numbers.
-
-Instance metrics compare two label images (integer labels, 0 = background) object by object:
-every true object is matched to at most one predicted object by their intersection over union.
+"""Instance-segmentation metrics: two label images (integer labels, 0 = background) compared
+object by object. Every true object is matched to at most one predicted object by their
+intersection over union (Hungarian matching); average precision, matched IoU, merges and splits
+follow from the matches.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from skimage import metrics as skm
-
-from im2im_helpers import io
-
-
-def _pair(pred, target) -> tuple[np.ndarray, np.ndarray]:
-    pred, target = np.asarray(pred, dtype=np.float64), np.asarray(target, dtype=np.float64)
-    if pred.shape != target.shape:
-        raise ValueError(f"prediction {pred.shape} and target {target.shape} differ in shape.")
-    return pred, target
-
-
-def _range(target: np.ndarray, data_range: float | None) -> float:
-    return float(data_range) if data_range is not None else float(target.max() - target.min())
-
-
-def pearson(pred, target) -> float:
-    """Pearson correlation coefficient of all pixels."""
-    pred, target = _pair(pred, target)
-    return float(np.corrcoef(pred.ravel(), target.ravel())[0, 1])
-
-
-def psnr(pred, target, data_range: float | None = None) -> float:
-    """Peak signal-to-noise ratio in dB (data range: the target's max - min by default)."""
-    pred, target = _pair(pred, target)
-    return float(skm.peak_signal_noise_ratio(target, pred, data_range=_range(target, data_range)))
-
-
-def ssim(pred, target, data_range: float | None = None) -> float:
-    """Structural similarity of a 2D or 3D single-channel image (leading size-1 axes dropped)."""
-    pred, target = _pair(pred, target)
-    pred, target = np.squeeze(pred), np.squeeze(target)
-    win = min(7, *(s if s % 2 else s - 1 for s in target.shape))
-    return float(skm.structural_similarity(target, pred, data_range=_range(target, data_range),
-                                           win_size=win))
-
-
-def nrmse(pred, target) -> float:
-    """Root-mean-square error divided by the target's range (max - min)."""
-    pred, target = _pair(pred, target)
-    return float(skm.normalized_root_mse(target, pred, normalization="min-max"))
-
-
-def intensity_distance(pred, target) -> float:
-    """Earth mover's (Wasserstein-1) distance between the intensity distributions of two images,
-    in intensity units: 0 when their histograms are the same, whatever the pixels' positions.
-    A realism check for synthetic images (do they have the real image's grey levels?)."""
-    from scipy.stats import wasserstein_distance
-
-    pred, target = np.asarray(pred, np.float64).ravel(), np.asarray(target, np.float64).ravel()
-    return float(wasserstein_distance(pred, target))
-
-
-def _masks(pred, target, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    pred, target = np.asarray(pred), np.asarray(target)
-    if pred.shape != target.shape:
-        raise ValueError(f"prediction {pred.shape} and target {target.shape} differ in shape.")
-    return pred > threshold, target > threshold
-
-
-def dice(pred, target, threshold: float = 0.5) -> float:
-    """Dice coefficient of foreground ``> threshold`` (1.0 when both are empty)."""
-    p, t = _masks(pred, target, threshold)
-    total = p.sum() + t.sum()
-    return float(2 * np.logical_and(p, t).sum() / total) if total else 1.0
-
-
-def iou(pred, target, threshold: float = 0.5) -> float:
-    """Intersection over union of foreground ``> threshold`` (1.0 when both are empty)."""
-    p, t = _masks(pred, target, threshold)
-    union = np.logical_or(p, t).sum()
-    return float(np.logical_and(p, t).sum() / union) if union else 1.0
-
-
-# ---------------------------------------------------------------------------------------------
-# Instance segmentation: label images, 0 = background, one positive integer per object.
 
 #: IoU thresholds of :func:`average_precision`: 0.5 to 0.9 in steps of 0.05.
 AP_THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
 
 
-def _label_image(labels, name: str) -> np.ndarray:
+def label_image(labels, name: str) -> np.ndarray:
     """``labels`` as an array, after checking that it holds non-negative integers."""
     arr = np.asarray(labels)
     if arr.dtype == bool:
@@ -138,8 +55,8 @@ def _contingency(pred_labels, true_labels) -> tuple[np.ndarray, np.ndarray, np.n
     ``counts[i, j]`` is the number of pixels of true row ``i`` and predicted column ``j``, where
     row/column 0 is background and ``k > 0`` is the k-th sorted nonzero label.
     """
-    pred = _label_image(pred_labels, "pred_labels")
-    true = _label_image(true_labels, "true_labels")
+    pred = label_image(pred_labels, "pred_labels")
+    true = label_image(true_labels, "true_labels")
     if pred.shape != true.shape:
         raise ValueError(
             f"pred_labels {pred.shape} and true_labels {true.shape} differ in shape."
@@ -323,33 +240,10 @@ def average_precision(
 
 
 #: Metric names as used in tables and ``metrics.json``.
-METRICS: dict[str, Callable[..., float]] = {
-    "pearson": pearson, "ssim": ssim, "psnr": psnr, "nrmse": nrmse, "dice": dice, "iou": iou,
-    "intensity_distance": intensity_distance,
-}
-REGRESSION = ("pearson", "ssim", "psnr", "nrmse")
+
+
 #: Column names of :func:`instance_table` with its default thresholds.
 INSTANCE = ("ap50", "ap75", "ap90", "matched_iou", "merges", "splits")
-
-
-def table(
-    predictions: Mapping[str, Sequence[np.ndarray]],
-    targets: Sequence[np.ndarray],
-    names: Sequence[str] = REGRESSION,
-) -> dict[str, dict[str, float]]:
-    """Mean of each metric over images, per method: ``{method: {metric: value}}``.
-
-    ``predictions`` maps a method name (``"input"``, ``"ridge"``, ``"unet"``) to one prediction
-    per target image.
-    """
-    result = {}
-    for method, preds in predictions.items():
-        if len(preds) != len(targets):
-            raise ValueError(f"{method}: {len(preds)} predictions for {len(targets)} targets.")
-        result[method] = {
-            n: float(np.mean([METRICS[n](p, t) for p, t in zip(preds, targets)])) for n in names
-        }
-    return result
 
 
 def instance_table(
@@ -401,32 +295,3 @@ def instance_table(
         row["splits"] = float(np.mean(splits))
         result[method] = row
     return result
-
-
-def format_table(values: Mapping[str, Mapping[str, float]]) -> str:
-    """A fixed-width text table of :func:`table`'s result."""
-    names = list(next(iter(values.values())))
-    widths = [max(10, len(n) + 2) for n in names]  # long names (matched_iou) keep columns apart
-    first = max(12, *(len(m) + 2 for m in values))
-    lines = [f"{'method':<{first}}" + "".join(f"{n:>{w}}" for n, w in zip(names, widths))]
-    for method, row in values.items():
-        lines.append(f"{method:<{first}}"
-                     + "".join(f"{row[n]:>{w}.3f}" for n, w in zip(names, widths)))
-    return "\n".join(lines)
-
-
-def write_json(
-    path: str | os.PathLike,
-    tutorial: str,
-    dataset: str,
-    methods: Mapping[str, Mapping[str, float]],
-    simulated: bool,
-    quick: bool,
-    split: str = "test",
-    **extra,
-) -> Path:
-    """Write a tutorial's quality-control table as ``metrics.json`` (atomically)."""
-    path = Path(path)
-    record = {"tutorial": tutorial, "dataset": dataset, "simulated": simulated, "split": split,
-              "quick": quick, "methods": {m: dict(v) for m, v in methods.items()}, **extra}
-    return io.write_text(path, json.dumps(record, indent=2))

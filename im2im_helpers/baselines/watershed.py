@@ -1,17 +1,17 @@
-"""Classical instance segmentation: Otsu + distance transform + watershed, and the 3-class
-(background / interior / boundary) targets and their watershed post-processing.
+"""Classical instance segmentation: Otsu + distance transform + watershed, and the watershed
+post-processing of 3-class (background / interior / boundary) probabilities.
 
 Two baselines a learned instance method must beat:
 
 - :func:`otsu_watershed` needs no training at all: threshold the smoothed image, split touching
   objects at the necks of the distance transform. Its two parameters are tuned on *training*
   images by :func:`tune_otsu_watershed`.
-- :func:`three_class_targets` turns label images into the targets of a 3-class segmentation
-  network (the simplest learned instance method users know); :func:`three_class_watershed`
-  turns the network's class probabilities back into a label image.
+- :func:`three_class_watershed` turns the class probabilities of a 3-class network (the
+  simplest learned instance method users know; its targets come from
+  :func:`im2im_helpers.data.transforms.three_class_targets`) into a label image.
 
 Both split objects where they narrow, so they work for round, convex objects (nuclei) and fail
-for long, curved, touching ones (worms, see :func:`im2im_helpers.simulate.worms`).
+for long, curved, touching ones (worms, see :func:`im2im_helpers.data.simulate.worms`).
 
 Images and label images are 2D ``(Y, X)`` or 3D ``(Z, Y, X)``; one leading channel axis of
 size 1 (``(1, Y, X)``, ``(1, Z, Y, X)``) is allowed and dropped. An array of shape
@@ -26,6 +26,10 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage as ndi
 
+from im2im_helpers.data.pairs import spatial_image
+from im2im_helpers.metrics import match_instances
+from im2im_helpers.tuning import Tuned, tune
+
 #: Smallest object kept, in pixels (voxels in 3D), by default.
 MIN_SIZE = 16
 
@@ -33,19 +37,6 @@ MIN_SIZE = 16
 #: distance in pixels between two markers (about the radius of the smallest object to keep whole).
 OTSU_SIGMAS = (0.5, 1.0, 2.0)
 MIN_DISTANCES = (2, 4, 6, 8, 12, 16)
-
-
-def _spatial(x: np.ndarray, what: str) -> np.ndarray:
-    """``x`` without a leading channel axis of size 1; check that it is 2D or 3D."""
-    x = np.asarray(x)
-    if x.ndim in (3, 4) and x.shape[0] == 1:
-        x = x[0]
-    if x.ndim not in (2, 3):
-        raise ValueError(
-            f"{what} has shape {x.shape}: expected one 2D (Y, X) or 3D (Z, Y, X) image, "
-            "optionally with a leading channel axis of size 1. Pick one channel first."
-        )
-    return x
 
 
 def _finish(labels: np.ndarray, mask: np.ndarray, min_size: int) -> np.ndarray:
@@ -111,7 +102,7 @@ def otsu_watershed(image: np.ndarray, sigma: float = 1.0, min_distance: int = 8,
     from skimage.measure import label
     from skimage.segmentation import watershed
 
-    x = _spatial(image, "otsu_watershed: image").astype(np.float32)
+    x = spatial_image(image, "otsu_watershed: image").astype(np.float32)
     if sigma > 0:
         x = ndi.gaussian_filter(x, sigma)
     if threshold is None:
@@ -131,7 +122,7 @@ def otsu_watershed(image: np.ndarray, sigma: float = 1.0, min_distance: int = 8,
 def tune_otsu_watershed(images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
                         sigmas: Sequence[float] = OTSU_SIGMAS,
                         min_distances: Sequence[int] = MIN_DISTANCES,
-                        min_size: int = MIN_SIZE, threshold: float | None = None) -> dict:
+                        min_size: int = MIN_SIZE, threshold: float | None = None) -> Tuned:
     """Choose ``sigma`` and ``min_distance`` of :func:`otsu_watershed` on *training* images.
 
     Every combination is scored by its mean AP@0.5 (TP/(TP+FP+FN) of
@@ -153,70 +144,24 @@ def tune_otsu_watershed(images: Sequence[np.ndarray], labels: Sequence[np.ndarra
 
     Returns
     -------
-    dict
-        ``{"apply": f, "value": (sigma, min_distance), "scores": {(sigma, min_distance): ap}}``
-        where ``f(image)`` segments one image with the chosen parameters (the form of
-        :func:`im2im_helpers.baselines.fit_denoisers` entries).
+    Tuned
+        Segments one image; ``value`` is ``(sigma, min_distance)``, scores are AP@0.5.
     """
-    from im2im_helpers.baselines import tune
-    from im2im_helpers.metrics import match_instances
-
     if len(images) != len(labels) or not len(images):
         raise ValueError(f"tune_otsu_watershed: {len(images)} images and {len(labels)} label "
                          "images; give the same number, at least one.")
-    truths = [_spatial(y, "tune_otsu_watershed: labels") for y in labels]
+    truths = [spatial_image(y, "tune_otsu_watershed: labels") for y in labels]
 
     def segment(x: np.ndarray, value: tuple[float, int]) -> np.ndarray:
         return otsu_watershed(x, value[0], value[1], min_size, threshold)
 
     values = [(float(s), int(d)) for s in sigmas for d in min_distances]
-    best, scores = tune(segment, images, truths, values,
-                        metric=lambda pred, true: match_instances(pred, true)["ap"])
-    return {"apply": lambda x: segment(x, best), "value": best, "scores": scores}
+    return tune(segment, images, truths, values, metric=ap50, parameters=("sigma", "min_distance"))
 
 
-def three_class_targets(labels: np.ndarray, boundary_width: int = 1) -> np.ndarray:
-    """Targets of a 3-class network from a label image: 0 background, 1 interior, 2 boundary.
-
-    Boundary pixels are object pixels within ``boundary_width`` pixels of another label or of
-    the background (:func:`skimage.segmentation.find_boundaries` with ``mode="inner"``, peeled
-    ``boundary_width`` times, neighbours along the axes only). The inner mode keeps the classes
-    inside the objects: interior + boundary is exactly the foreground ``labels > 0`` and no
-    background pixel changes class. Where two objects touch, both sides of the contact are
-    boundary, so the interiors of touching objects never touch (a band of ``2 *
-    boundary_width`` boundary pixels lies between them). An object thinner than about ``2 *
-    boundary_width + 1`` pixels has no interior.
-
-    Parameters
-    ----------
-    labels : numpy.ndarray
-        Integer label image ``(Y, X)`` or ``(Z, Y, X)``, 0 = background, optionally with a
-        leading channel axis of size 1; integer-valued floats are accepted.
-    boundary_width : int
-        Width of the boundary band inside each object, in pixels (>= 1).
-
-    Returns
-    -------
-    numpy.ndarray
-        Uint8 array shaped like ``labels`` (a channel axis is kept), values 0, 1, 2.
-    """
-    from skimage.segmentation import find_boundaries
-
-    from im2im_helpers.metrics import _label_image
-
-    if boundary_width < 1:
-        raise ValueError(f"boundary_width={boundary_width}: must be at least 1 pixel.")
-    shape = np.shape(labels)
-    spatial = _label_image(_spatial(labels, "three_class_targets: labels"), "labels")
-    work = spatial.astype(np.int64)  # a copy, peeled below
-    boundary = np.zeros(work.shape, bool)
-    for _ in range(int(boundary_width)):
-        ring = find_boundaries(work, connectivity=1, mode="inner", background=0)
-        boundary |= ring
-        work[ring] = 0
-    out = (spatial > 0).astype(np.uint8)
-    out[boundary] = 2
-    return out.reshape(shape)
+def ap50(pred_labels: np.ndarray, true_labels: np.ndarray) -> float:
+    """AP at IoU 0.5 (TP / (TP + FP + FN)) of a label image against the truth."""
+    return match_instances(pred_labels, true_labels)["ap"]
 
 
 def three_class_watershed(probabilities: np.ndarray, min_size: int = MIN_SIZE,

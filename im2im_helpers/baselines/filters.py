@@ -1,11 +1,14 @@
-"""Classical baselines a network must beat, fitted on training data only."""
+"""Filter-based baselines: ridge regression on filter responses (label-free prediction) and the
+classical denoisers (Gaussian, non-local means), tuned on training data."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import ndimage as ndi
+
+from im2im_helpers.tuning import Tuned, tune
 
 
 def filter_features(x: np.ndarray, sigmas: Sequence[float] = (1, 2, 4, 8)) -> np.ndarray:
@@ -95,8 +98,6 @@ class FilterRidge:
         return out.reshape(np.shape(x))
 
 
-# --- restoration -------------------------------------------------------------------------------
-
 def gaussian_denoise(x: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian smoothing of each channel of ``(C, *spatial)`` (``sigma`` in pixels)."""
     x = np.asarray(x, dtype=np.float32)
@@ -136,118 +137,22 @@ NLM_FACTORS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
 def fit_denoisers(noisy: Sequence[np.ndarray], clean: Sequence[np.ndarray],
                   sigmas: Sequence[float] = GAUSSIAN_SIGMAS,
                   factors: Sequence[float] = NLM_FACTORS,
-                  methods: Sequence[str] = ("gaussian", "nl_means")) -> dict[str, dict]:
+                  methods: Sequence[str] = ("gaussian", "nl_means")) -> dict[str, Tuned]:
     """Tune a Gaussian filter and non-local means on *training* pairs (best mean PSNR).
 
-    Returns ``{"gaussian": {"apply": f, "value": sigma, "scores": ...}, "nl_means": {...}}``
-    (the ``methods`` asked for), where ``f(x)`` denoises one image with the chosen parameter.
+    Returns
+    -------
+    dict of str to Tuned
+        ``{"gaussian": Tuned, "nl_means": Tuned}`` (the ``methods`` asked for): call one on an
+        image to denoise it with the chosen parameter (``sigma`` in pixels; ``factor`` times
+        the estimated noise level).
     """
-    chosen = {}
-    candidates = {"gaussian": (gaussian_denoise, sigmas), "nl_means": (nl_means_relative, factors)}
-    for name in methods:
-        method, values = candidates[name]
-        best, scores = tune(method, noisy, clean, values)
-        chosen[name] = {"apply": lambda x, m=method, v=best: m(x, v), "value": best,
-                        "scores": scores}
-    return chosen
-
-
-def gaussian_psf(sigma: float, dims: int = 2, size: int | None = None) -> np.ndarray:
-    """A normalised Gaussian point-spread function (odd ``size``, default ~6 sigma)."""
-    size = size or 2 * int(np.ceil(3 * sigma)) + 1
-    delta = np.zeros((size,) * dims, np.float32)
-    delta[(size // 2,) * dims] = 1
-    psf = ndi.gaussian_filter(delta, sigma)
-    return psf / psf.sum()
-
-
-def richardson_lucy(x: np.ndarray, psf: np.ndarray, iterations: int = 30) -> np.ndarray:
-    """Richardson–Lucy deconvolution (scikit-image) of each channel of ``(C, *spatial)`` with a
-    known ``psf``; negative values are set to 0 first (the method assumes counts)."""
-    from skimage.restoration import richardson_lucy as rl
-
-    return np.stack([rl(np.clip(c, 0, None), psf, num_iter=iterations, clip=False)
-                     for c in np.asarray(x, dtype=np.float32)]).astype(np.float32)
-
-
-def tune(method, noisy: Sequence[np.ndarray], clean: Sequence[np.ndarray],
-         values: Sequence, metric: str | Callable = "psnr") -> tuple[float, dict]:
-    """Pick the parameter of ``method(x, value)`` with the best mean ``metric`` on *training*
-    pairs: a name of :data:`im2im_helpers.metrics.METRICS` (``"psnr"``, ``"ssim"``) or a
-    function ``(prediction, target) -> score`` (higher is better).
-
-    Returns the best value (the first tried on a tie) and the score of every value tried (tune
-    on training data only: the test set must not choose the baseline's parameters).
-    """
-    from im2im_helpers.metrics import METRICS
-
-    score = METRICS[metric] if isinstance(metric, str) else metric
-    scores = {v: float(np.mean([score(method(x, v), y) for x, y in zip(noisy, clean)]))
-              for v in values}
-    return max(scores, key=scores.get), scores
-
-
-def fit_deconvolution(blurred: Sequence[np.ndarray], sharp: Sequence[np.ndarray],
-                      psf_sigmas: Sequence[float],
-                      iterations: Sequence[int] = (1, 2, 3, 5, 10, 20, 40),
-                      metric: str = "psnr") -> dict:
-    """Richardson–Lucy with a Gaussian PSF, its width and iteration count tuned on *training*
-    pairs (give one ``psf_sigmas`` value when the PSF is known).
-
-    Too few iterations leave the blur, too many amplify noise: the count is a regulariser.
-    Returns ``{"apply": f, "value": (sigma, iterations), "scores": {(sigma, n): score}}``.
-    """
-    values = [(float(s), int(n)) for s in psf_sigmas for n in iterations]
-    dims = np.asarray(blurred[0]).ndim - 1
-
-    def deconvolve(x: np.ndarray, value: tuple[float, int]) -> np.ndarray:
-        return richardson_lucy(x, gaussian_psf(value[0], dims), value[1])
-
-    best, scores = tune(deconvolve, blurred, sharp, values, metric)
-    return {"apply": lambda x: deconvolve(x, best), "value": best, "scores": scores}
-
-
-# --- semantic segmentation -------------------------------------------------------------------
-
-#: Gaussian smoothing (pixels) tried by :func:`fit_otsu`.
-OTSU_FOREGROUND_SIGMAS = (0.0, 1.0, 2.0, 4.0)
-
-
-def otsu_mask(x: np.ndarray, sigma: float = 1.0, dark_objects: bool = False) -> np.ndarray:
-    """Foreground by Otsu's threshold: the classical one-line segmentation.
-
-    The channels of ``x`` (``(C, Y, X)`` or ``(C, Z, Y, X)``; RGB included) are averaged,
-    smoothed by a Gaussian of ``sigma`` pixels, and thresholded at Otsu's value; with
-    ``dark_objects`` the objects are the pixels *below* it (glands in H&E, cells in
-    brightfield). Returns a float32 ``(1, *spatial)`` mask of 0 and 1, shaped like a
-    one-channel target.
-    """
-    from skimage.filters import threshold_otsu
-
-    x = np.asarray(x, dtype=np.float32)
-    grey = x.mean(axis=0)
-    if sigma > 0:
-        grey = ndi.gaussian_filter(grey, sigma)
-    if grey.max() <= grey.min():
-        return np.zeros((1, *grey.shape), np.float32)
-    above = grey > threshold_otsu(grey)
-    return (~above if dark_objects else above)[None].astype(np.float32)
-
-
-def fit_otsu(images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
-             sigmas: Sequence[float] = OTSU_FOREGROUND_SIGMAS) -> dict:
-    """:func:`otsu_mask` with its smoothing and polarity (bright or dark objects) chosen by
-    the best mean Dice on *training* pairs.
-
-    Returns ``{"apply": f, "value": (sigma, dark_objects), "scores": {value: dice}}`` (the
-    form of :func:`fit_denoisers` entries).
-    """
-    from im2im_helpers.metrics import dice
-
-    values = [(float(s), dark) for dark in (False, True) for s in sigmas]
-
-    def segment(x: np.ndarray, value: tuple[float, bool]) -> np.ndarray:
-        return otsu_mask(x, *value)
-
-    best, scores = tune(segment, images, masks, values, metric=dice)
-    return {"apply": lambda x: segment(x, best), "value": best, "scores": scores}
+    candidates = {"gaussian": (gaussian_denoise, sigmas, "sigma"),
+                  "nl_means": (nl_means_relative, factors, "factor")}
+    unknown = set(methods) - set(candidates)
+    if unknown:
+        raise ValueError(f"methods={list(methods)}: unknown {sorted(unknown)}; choose from "
+                         f"{sorted(candidates)}.")
+    return {name: tune(candidates[name][0], noisy, clean, candidates[name][1],
+                       parameters=(candidates[name][2],))
+            for name in methods}

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import yaml
 
-SOURCE = Path(__file__).resolve().parent.parent / "book"
+SOURCE = Path(__file__).resolve().parents[2] / "book"
 ERROR_MARKS = ("Traceback (most recent call last)", "output traceback", "output error")
 
 
 def data_page() -> str:
     """The book's data chapter (Markdown), generated from the registry and the sample sets."""
-    from im2im_helpers import registry, samples
+    from im2im_helpers.data import registry, samples
 
     lines = ["# Data", "", "## Offline samples (no download)", "",
              "| name | what |", "|---|---|"]
@@ -98,7 +98,7 @@ def build(executed: Path, out: Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m im2im_helpers.book --executed build/tutorials --out build/book``."""
+    """``python -m im2im_helpers.dev.book --executed build/tutorials --out build/book``."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--executed", default="build/tutorials")
     parser.add_argument("--out", default="build/book")

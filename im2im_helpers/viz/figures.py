@@ -11,8 +11,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from im2im_helpers.metrics.texture import radial_power_spectrum
 
-def _plane(x: np.ndarray, index: int | None = None) -> np.ndarray:
+
+def plane_of(x: np.ndarray, index: int | None = None) -> np.ndarray:
     """Reduce an image to one 2D plane: drop a leading channel, take a Z (or T) plane."""
     x = np.squeeze(np.asarray(x))
     while x.ndim > 2:
@@ -20,19 +22,20 @@ def _plane(x: np.ndarray, index: int | None = None) -> np.ndarray:
     return x
 
 
-def _save(fig: plt.Figure, path: str | os.PathLike | None) -> None:
+def save_figure(fig: plt.Figure, path: str | os.PathLike | None) -> None:
+    """Save ``fig`` to ``path`` (folders created) when a path is given."""
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=120, bbox_inches="tight")
 
 
-def _finish(fig: plt.Figure, path: str | os.PathLike | None, title: str | None = None,
-            ax: plt.Axes | None = None) -> plt.Figure:
+def finish_figure(fig: plt.Figure, path: str | os.PathLike | None, title: str | None = None,
+                  ax: plt.Axes | None = None) -> plt.Figure:
     """Title (of ``ax``, else of the figure), tight layout, save to ``path`` if given."""
     if title:
         (ax.set_title if ax is not None else fig.suptitle)(title)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     return fig
 
 
@@ -81,7 +84,7 @@ def compare(
     path : path-like, optional
         Save the figure here (PNG).
     """
-    planes = {k: _plane(v) for k, v in images.items()}
+    planes = {k: plane_of(v) for k, v in images.items()}
     if crop is not None:
         planes = {k: v[crop] for k, v in planes.items()}
     if error_of is not None:
@@ -100,7 +103,7 @@ def compare(
             ax.imshow(plane, cmap="magma", vmin=lo, vmax=hi)
         ax.set_title(name, fontsize=10)
         ax.axis("off")
-    return _finish(fig, path, title)
+    return finish_figure(fig, path, title)
 
 
 def loss_curves(run_or_history, path: str | os.PathLike | None = None, log: bool = True
@@ -125,7 +128,7 @@ def loss_curves(run_or_history, path: str | os.PathLike | None = None, log: bool
         ax.set_ylabel("loss")
         ax.set_title(f"loss ({scale})")
         ax.legend()
-    return _finish(fig, path)
+    return finish_figure(fig, path)
 
 
 def browse(stacks: Mapping[str, np.ndarray], axis_name: str = "t",
@@ -146,7 +149,7 @@ def browse(stacks: Mapping[str, np.ndarray], axis_name: str = "t",
     def draw(i: int) -> plt.Figure:
         fig, axes = plt.subplots(1, len(arrays), figsize=(3.2 * len(arrays), 3.4), squeeze=False)
         for ax, (name, arr) in zip(axes[0], arrays.items()):
-            plane = _plane(arr[i])
+            plane = plane_of(arr[i])
             ax.imshow(plane, cmap="gray", vmin=np.percentile(plane, 1),
                       vmax=np.percentile(plane, 99.5))
             ax.set_title(f"{name} ({axis_name}={i})", fontsize=10)
@@ -162,7 +165,7 @@ def static_and_slider(draw, value, path: str | os.PathLike | None, make_slider):
     """Show ``draw(value)`` as a static figure (saved to ``path``: what the book shows), then,
     where ipywidgets is installed, a slider made by ``make_slider(ipywidgets)`` that redraws
     (see :func:`slider_figure`); returns the widget, or ``None`` without ipywidgets."""
-    _save(draw(value), path)
+    save_figure(draw(value), path)
     plt.show()
     try:
         import ipywidgets
@@ -222,7 +225,7 @@ def line_profiles(
     """
     from skimage.measure import profile_line
 
-    planes = {k: _plane(v) for k, v in images.items()}
+    planes = {k: plane_of(v) for k, v in images.items()}
     shown = planes[background or list(planes)[-1]]
     fig, (ax_img, ax_plot) = plt.subplots(1, 2, figsize=(11, 4),
                                           gridspec_kw={"width_ratios": [1, 1.6]})
@@ -238,7 +241,7 @@ def line_profiles(
     ax_plot.set_xlabel("distance along the line (µm)" if pixel_size else "distance (pixels)")
     ax_plot.set_ylabel("intensity")
     ax_plot.legend(fontsize=9)
-    return _finish(fig, path)
+    return finish_figure(fig, path)
 
 
 def sweep(
@@ -263,7 +266,7 @@ def sweep(
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9)
-    return _finish(fig, path, title, ax)
+    return finish_figure(fig, path, title, ax)
 
 
 def _epoch_values(history: Mapping, name: str) -> list[tuple[int, int, float]] | None:
@@ -306,7 +309,7 @@ def loss_terms(
         ax.set_xlabel("epoch")
         ax.set_title(name, fontsize=10)
         ax.grid(alpha=0.3)
-    return _finish(fig, path, title)
+    return finish_figure(fig, path, title)
 
 
 def _display(x: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -316,7 +319,7 @@ def _display(x: np.ndarray) -> tuple[np.ndarray, bool]:
         rgb = np.moveaxis(x, 0, -1)
         lo, hi = np.percentile(rgb, (0.5, 99.5))
         return np.clip((rgb - lo) / (hi - lo or 1.0), 0, 1), True
-    return _plane(x), False
+    return plane_of(x), False
 
 
 def compare_colour(
@@ -346,7 +349,7 @@ def compare_colour(
             lo, hi = limits if limits[0] is not None else np.percentile(picture, (1, 99.5))
             ax.imshow(picture, cmap="magma", vmin=lo, vmax=hi)
         ax.set_title(name, fontsize=10)
-    return _finish(fig, path, title)
+    return finish_figure(fig, path, title)
 
 
 def power_spectra(
@@ -355,11 +358,9 @@ def power_spectra(
     title: str | None = None,
     bins: int = 32,
 ) -> plt.Figure:
-    """Radially averaged power spectra (:func:`im2im_helpers.texture.radial_power_spectrum`) of
+    """Radially averaged power spectra (:func:`~im2im_helpers.metrics.radial_power_spectrum`) of
     2D images on one log-log plot: where the curves part at high frequencies, one image has more
     (or less) fine texture than another."""
-    from im2im_helpers.texture import radial_power_spectrum
-
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, image in images.items():
         freq, power = radial_power_spectrum(image, bins)
@@ -368,7 +369,7 @@ def power_spectra(
     ax.set_ylabel("power")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=9)
-    return _finish(fig, path, title, ax)
+    return finish_figure(fig, path, title, ax)
 
 
 def histograms(
@@ -391,4 +392,4 @@ def histograms(
     ax.set_xlabel("intensity (normalised)")
     ax.set_ylabel("density")
     ax.legend(fontsize=9)
-    return _finish(fig, path, title, ax)
+    return finish_figure(fig, path, title, ax)

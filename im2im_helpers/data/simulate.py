@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 from scipy import ndimage as ndi
 
-from im2im_helpers.pairs import Pair, Pairs
+from im2im_helpers.data.pairs import Pair, Pairs
 
 
 def _clean_images(images: Pairs | Sequence[np.ndarray]) -> list[tuple[str, np.ndarray, tuple]]:

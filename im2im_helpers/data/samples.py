@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from im2im_helpers import io
-from im2im_helpers.pairs import Pair, Pairs, check_finite, halves, percentile_normalize
+from im2im_helpers.data.pairs import Pair, Pairs, check_finite, halves, percentile_normalize
 
 NDEV_SCRATCH_ASSAY = "scratch-assay-labeled-10T-2Ch.tiff"
 
@@ -106,7 +106,7 @@ def fluorescent_nuclei_2d() -> Pairs:
     ``ndev-sampledata`` (``ndev-t00`` ... ``ndev-t09``) and ``stardist``'s 2D nuclei cut into a
     left and a right half (``stardist-left``, ``stardist-right``), so one image can train and
     test. Input and target are both the clean image, percentile-normalised (1, 99.8) and clipped
-    to [0, 1]: add noise with :mod:`im2im_helpers.simulate`."""
+    to [0, 1]: add noise with :mod:`im2im_helpers.data.simulate`."""
     path, img = _ndev_scratch_assay()
     planes = {f"ndev-t{t:02d}": img.data[t, 0:1, 0] for t in range(img.data.shape[0])}
     nuclei = _single("stardist-nuclei-2d", "img2d.tif", "mask2d.tif", 2)[0].input
@@ -159,7 +159,7 @@ def neuron_sharp_2d() -> Pairs:
     into regions (:data:`NEURON_REGIONS`): ``af568-train``, ``phalloidin-train``,
     ``phalloidin-val``, ``phalloidin-test``. Percentile-normalised (1, 99.8) per channel and
     clipped to [0, 1]; input and target are both the sharp image: blur it with
-    :func:`im2im_helpers.simulate.confocal_like`.
+    :func:`im2im_helpers.data.simulate.confocal_like`.
     """
     path = package_file("ndev_sampledata", "samples/neuron-4Ch.tiff")
     img = io.read(path)

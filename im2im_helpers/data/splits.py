@@ -10,11 +10,43 @@ from pathlib import Path
 import numpy as np
 
 from im2im_helpers import io
-from im2im_helpers.pairs import Pairs
+from im2im_helpers.data.pairs import Pairs
 
 
 class SplitError(ValueError):
     """A split file on disk does not match the pairs or the parameters asked for."""
+
+
+#: Held-out fractions when neither the call nor the dataset's split policy says.
+DEFAULT_TEST = 0.2
+DEFAULT_VAL = 0.1
+
+
+@dataclass
+class SplitConfig:
+    """How pairs are divided (the ``data.split`` section of a run's ``config.yaml``; see
+    :func:`im2im_helpers.data.split`).
+
+    Attributes
+    ----------
+    test, val : float, int, list of str or None
+        Fractions (< 1), counts (>= 1) or names of the pairs held out; ``None``: the dataset's
+        split policy (a registry dataset's, the paper's), else :data:`DEFAULT_TEST` /
+        :data:`DEFAULT_VAL`.
+    seed : int
+        Seed of the shuffle.
+    shuffle : bool
+        ``False`` keeps the order (later frames of a time-lapse are held out).
+    path : str or None
+        The split file, written once and reused; ``None``: beside the data (a folder) or in the
+        cache.
+    """
+
+    test: float | list | None = None
+    val: float | list | None = None
+    seed: int = 0
+    shuffle: bool = True
+    path: str | None = None
 
 
 @dataclass
@@ -29,7 +61,7 @@ class Split:
     def __repr__(self) -> str:
         return (
             f"Split(train={self.train.names}, val={self.val.names}, test={self.test.names}, "
-            f"file={self.config.get('file')})"
+            f"path={self.config.get('path')})"
         )
 
 
@@ -125,5 +157,5 @@ def make_split(
         pairs.subset(names["train"]),
         pairs.subset(names["val"]),
         pairs.subset(names["test"]),
-        {**params, "file": str(path.resolve())},
+        {**params, "path": str(path.resolve())},
     )

@@ -1,23 +1,11 @@
-"""Stain transfer: a per-pixel colour baseline and colour images as one grey channel for the
-metrics. The texture statistics it uses live in :mod:`im2im_helpers.texture` (re-exported here).
-"""
+"""The colour baseline of stain transfer: a per-pixel function of the colour, fitted on training
+pixels (:class:`ColourRidge`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
-
-from im2im_helpers.texture import high_frequency_ratio, radial_power_spectrum
-
-__all__ = ["ColourRidge", "grey", "high_frequency_ratio", "radial_power_spectrum"]
-
-
-def grey(x: np.ndarray) -> np.ndarray:
-    """The mean over the channels of ``(C, *spatial)`` as ``(1, *spatial)`` float32 (one channel
-    is returned as it is): colour outputs and targets compared in one channel."""
-    x = np.asarray(x, dtype=np.float32)
-    return x if x.shape[0] == 1 else x.mean(axis=0, keepdims=True)
 
 
 class ColourRidge:

@@ -53,7 +53,7 @@ def summary(folder: Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line of ``python -m im2im_helpers.tutorials``."""
+    """Command line of ``python -m im2im_helpers.dev.tutorials``."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("notebooks", nargs="+", help="notebook files to execute")
     parser.add_argument("--out", default="build/tutorials", help="output folder")
@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               flush=True)
     print(f"\nexecuted notebooks, figures and metrics are in {out.resolve()}")
     if not args.no_book:
-        from im2im_helpers import book
+        from im2im_helpers.dev import book
 
         index = book.build(out, out.parent / "book")
         print(f"the book of the executed tutorials: {index.resolve()}")

@@ -84,6 +84,21 @@ def check_finite(arr: np.ndarray, what: str) -> None:
         )
 
 
+def spatial_image(x: np.ndarray, what: str) -> np.ndarray:
+    """``x`` without a leading channel axis of size 1, checked to be one 2D ``(Y, X)`` or 3D
+    ``(Z, Y, X)`` image (``what`` names it in the error). An array ``(1, Y, X)`` is read as a 2D
+    image with a channel axis, never as a stack of one plane."""
+    x = np.asarray(x)
+    if x.ndim in (3, 4) and x.shape[0] == 1:
+        x = x[0]
+    if x.ndim not in (2, 3):
+        raise ValueError(
+            f"{what} has shape {x.shape}: expected one 2D (Y, X) or 3D (Z, Y, X) image, "
+            "optionally with a leading channel axis of size 1. Pick one channel first."
+        )
+    return x
+
+
 def spatial_array(img: io.Image, dims: int, what: str) -> np.ndarray:
     """Turn a TCZYX image (T must be 1) into ``(C, Y, X)`` for 2D or ``(C, Z, Y, X)`` for 3D."""
     t, _c, z, _y, _x = img.data.shape

@@ -4,18 +4,58 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 
 import lightning as L
 import numpy as np
-from monai import transforms as mt
 import torch
+from monai import transforms as mt
 from monai.data import DataLoader, Dataset
 from torch.utils.data import Dataset as TorchDataset
 
-from im2im_helpers.pairs import Pair, PairError
-from im2im_helpers.splits import Split
+from im2im_helpers.data.pairs import Pair, PairError
+from im2im_helpers.data.splits import Split
+from im2im_helpers.schema import with_overrides
 
 AUGMENTATIONS = ("none", "flips", "intensity")
+
+
+@dataclass
+class PatchConfig:
+    """How training patches are drawn (the ``data.patches`` section of a run's ``config.yaml``).
+
+    Attributes
+    ----------
+    patch : list of int
+        Patch size, ``(Y, X)`` or ``(Z, Y, X)``.
+    batch_size : int
+        Patches per training step.
+    samples_per_image : int
+        Random patches drawn from each training pair per epoch.
+    augment : str
+        ``"none"``, or augmentations joined by ``+``: ``"flips"`` (random flips along every axis
+        and, for square YX patches, 90-degree rotations in YX), ``"intensity"`` (random
+        contrast x(0.8-1.2) and brightness +-0.1 of the input), e.g. ``"flips+intensity"``.
+    unpaired : bool
+        Draw input and target patches independently, from different training pairs (see
+        :class:`UnpairedPatches`): for tasks that learn without pairs (CycleGAN). Validation
+        keeps the pairs' tiles.
+    num_workers : int
+        DataLoader worker processes (0 loads in the training process).
+    seed : int
+        Decides which patches are drawn, in which order: the training DataLoader gets its own
+        generator seeded with it, from which MONAI seeds the crop and augmentation transforms
+        and the sampler shuffles, so the same seed draws the same patches whatever else used
+        torch's global random state before.
+    """
+
+    patch: list[int] = field(default_factory=lambda: [128, 128])
+    batch_size: int = 8
+    samples_per_image: int = 16
+    augment: str = "flips"
+    unpaired: bool = False
+    num_workers: int = 0
+    seed: int = 0
 
 
 def _item(pair: Pair, with_cost: bool) -> dict:
@@ -123,89 +163,51 @@ class PatchDataModule(L.LightningDataModule):
     ----------
     split : Split
         The pairs, already divided (see :func:`im2im_helpers.data.split`).
-    patch : sequence of int
-        Patch size, ``(Y, X)`` or ``(Z, Y, X)``.
-    batch_size : int
-        Patches per training step.
-    samples_per_image : int
-        Random patches drawn from each training pair per epoch.
-    augment : str
-        ``"none"``, or augmentations joined by ``+``: ``"flips"`` (random flips along every axis
-        and, for square YX patches, 90-degree rotations in YX), ``"intensity"`` (random
-        contrast x(0.8-1.2) and brightness +-0.1 of the input), e.g. ``"flips+intensity"``.
-    num_workers : int
-        DataLoader worker processes (0 loads in the training process).
-    seed : int
-        Decides which patches are drawn, in which order: the training DataLoader gets its own
-        generator seeded with it, from which MONAI seeds the crop and augmentation transforms
-        and the sampler shuffles, so the same seed draws the same patches whatever else used
-        torch's global random state before.
-    unpaired : bool
-        Draw input and target patches independently, from different training pairs (see
-        :class:`UnpairedPatches`): for tasks that learn without pairs (CycleGAN). Validation
-        keeps the pairs' tiles.
+    config : PatchConfig, optional
+        How patches are drawn (defaults of :class:`PatchConfig`).
+    **overrides
+        Fields of :class:`PatchConfig` to change (``patch=(64, 64)``, ``batch_size=4``, ...).
     """
 
-    def __init__(
-        self,
-        split: Split,
-        patch: Sequence[int] = (128, 128),
-        batch_size: int = 8,
-        samples_per_image: int = 16,
-        augment: str = "flips",
-        num_workers: int = 0,
-        seed: int = 0,
-        unpaired: bool = False,
-    ):
+    def __init__(self, split: Split, config: PatchConfig | None = None, **overrides):
         super().__init__()
         self.split = split
-        self.patch = tuple(int(p) for p in patch)
+        self.settings = with_overrides(PatchConfig, config, overrides, "data.patches")
+        self.settings.patch = [int(p) for p in self.settings.patch]
+        self.patch = tuple(self.settings.patch)
+        parse_augment(self.settings.augment)
         dims = {p.dims for p in [*split.train, *split.val, *split.test]}
         if dims != {len(self.patch)}:
             raise PairError(
                 f"patch={self.patch} is {len(self.patch)}D but the pairs are {sorted(dims)}D: "
                 "give one patch size per spatial axis of the images."
             )
-        self.batch_size = batch_size
-        self.samples_per_image = samples_per_image
-        self.augment = augment
-        self.num_workers = num_workers
-        self.seed = seed
-        self.unpaired = unpaired
-        self.with_cost = not unpaired and any(p.cost is not None
-                                              for p in [*split.train, *split.val])
+        self.with_cost = not self.settings.unpaired and any(
+            p.cost is not None for p in [*split.train, *split.val])
         keys = ["input", "target", *(["cost"] if self.with_cost else [])]
-        self.transform = patch_transform(self.patch, keys, augment)
-        self.transform.set_random_state(seed=seed)
+        self.transform = patch_transform(self.patch, keys, self.settings.augment)
+        self.transform.set_random_state(seed=self.settings.seed)
 
     @property
     def config(self) -> dict:
-        """The patch-sampling parameters (as saved in a run's ``config.yaml``)."""
-        return {
-            "patch": list(self.patch),
-            "batch_size": self.batch_size,
-            "samples_per_image": self.samples_per_image,
-            "augment": self.augment,
-            "unpaired": self.unpaired,
-            "num_workers": self.num_workers,
-            "seed": self.seed,
-        }
+        """The patch-sampling settings as plain values (as saved in a run's ``config.yaml``)."""
+        return asdict(self.settings)
 
     def train_dataloader(self) -> DataLoader:
-        if self.unpaired:
-            dataset = UnpairedPatches(self.split.train, self.samples_per_image, self.patch,
-                                      self.augment, self.seed)
+        if self.settings.unpaired:
+            dataset = UnpairedPatches(self.split.train, self.settings.samples_per_image, self.patch,
+                                      self.settings.augment, self.settings.seed)
         else:
             items = [_item(p, self.with_cost) for p in self.split.train]
-            dataset = Dataset(items * self.samples_per_image, transform=self.transform)
+            dataset = Dataset(items * self.settings.samples_per_image, transform=self.transform)
         return DataLoader(
             dataset,
-            batch_size=self.batch_size,
+            batch_size=self.settings.batch_size,
             shuffle=True,
-            generator=torch.Generator().manual_seed(self.seed),
-            num_workers=self.num_workers,
-            drop_last=len(dataset) >= self.batch_size,
-            persistent_workers=self.num_workers > 0,
+            generator=torch.Generator().manual_seed(self.settings.seed),
+            num_workers=self.settings.num_workers,
+            drop_last=len(dataset) >= self.settings.batch_size,
+            persistent_workers=self.settings.num_workers > 0,
         )
 
     def val_dataloader(self) -> DataLoader | list:
@@ -214,6 +216,6 @@ class PatchDataModule(L.LightningDataModule):
         items = [t for p in self.split.val for t in tiles(p, self.patch, self.with_cost)]
         return DataLoader(
             Dataset(items, transform=mt.EnsureTyped(list(items[0]), track_meta=False)),
-            batch_size=self.batch_size,
+            batch_size=self.settings.batch_size,
             num_workers=0,
         )

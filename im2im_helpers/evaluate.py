@@ -1,23 +1,19 @@
-"""Comparing restoration methods on held-out images: every method as a function of one image,
-one table of metrics, and a sweep over noise levels (what the restoration tutorials show)."""
+"""Comparing methods on held-out images: every method (a tuned baseline, a network wrapped by
+:func:`im2im_helpers.predict.as_function`, or ``None`` for the input itself) applied to every
+test input (:func:`apply`), and how restoration methods fare as the light dose changes
+(:func:`noise_sweep`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
-from torch import nn
 
-from im2im_helpers import baselines, metrics, predict, simulate
-from im2im_helpers.pairs import Pairs
+from im2im_helpers import baselines, metrics
+from im2im_helpers.data import simulate
+from im2im_helpers.data.pairs import Pairs
 
 Method = Callable[[np.ndarray], np.ndarray]
-
-
-def network(model: nn.Module, roi: Sequence[int] | None = None, **options) -> Method:
-    """A trained model as a method of one image (sliding window of ``roi``, see
-    :func:`im2im_helpers.predict.image`)."""
-    return lambda x: predict.image(model, x, roi=roi, **options)
 
 
 def apply(methods: Mapping[str, Method | None], pairs: Pairs) -> dict[str, list[np.ndarray]]:
@@ -53,7 +49,7 @@ def noise_sweep(
         train = simulate.poisson_gaussian(train_clean, level, read_noise, seed=seed)
         test = simulate.poisson_gaussian(test_clean, level, read_noise, seed=seed + 1)
         tuned = baselines.fit_denoisers([p.input for p in train], [p.target for p in train])
-        methods = {"noisy": None, **{k: v["apply"] for k, v in tuned.items()}, **networks}
+        methods = {"noisy": None, **tuned, **networks}
         table = metrics.table(apply(methods, test), [p.target for p in test], names)
         for method, row in table.items():
             for n in names:

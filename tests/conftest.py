@@ -1,60 +1,18 @@
-"""Shared fixtures: small image folders in the layouts users have (written with our own io)."""
+"""Fixtures for every test folder: a folder of small image pairs, a local HTTP server, an empty
+data cache, seeded simulated worms. Plain helper functions live in ``tests/helpers.py``."""
 
 from __future__ import annotations
 
 import functools
 import http.server
-import io as stdio
-import tarfile
 import threading
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from im2im_helpers import io
-
-
-def write(path: Path, arr: np.ndarray, dims: str = "YX", pixel_sizes=(1.0, 0.5, 0.5)) -> Path:
-    """Write ``arr`` as OME-TIFF at ``path`` and return the path."""
-    return io.write_ome_tiff(path, arr, dims, pixel_sizes)
-
-
-def smooth_pair(rng: np.random.Generator, shape=(48, 64)) -> tuple[np.ndarray, np.ndarray]:
-    """An input and a target that is a simple function of it (learnable in a few steps)."""
-    x = rng.normal(size=shape).astype(np.float32)
-    from scipy import ndimage as ndi
-
-    x = ndi.gaussian_filter(x, 2) * 10
-    return x.astype(np.float32), (2 * x + 1).astype(np.float32)
-
-
-def zip_bytes(files: dict[str, bytes]) -> bytes:
-    buffer = stdio.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as z:
-        for name, content in files.items():
-            z.writestr(name, content)
-    return buffer.getvalue()
-
-
-def png_bytes(arr: np.ndarray, ext: str = ".png") -> bytes:
-    """An image file's bytes (PNG, BMP, ... by ``ext``), written by imageio."""
-    import imageio.v3 as iio
-
-    buffer = stdio.BytesIO()
-    iio.imwrite(buffer, arr, extension=ext)
-    return buffer.getvalue()
-
-
-def tar_gz_bytes(files: dict[str, bytes]) -> bytes:
-    buffer = stdio.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as t:
-        for name, content in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(content)
-            t.addfile(info, stdio.BytesIO(content))
-    return buffer.getvalue()
+from im2im_helpers.data import simulate
+from tests.helpers import QuietHandler, smooth_pair, write
 
 
 @pytest.fixture
@@ -70,28 +28,10 @@ def pair_folder(tmp_path: Path) -> Path:
     return folder
 
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    requests_seen: list[str] = []
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        QuietHandler.requests_seen.append(self.path)
-        if self.path.startswith("/truncated/"):  # promise the whole file, send half, hang up
-            body = (Path(self.directory) / self.path.split("/", 2)[2]).read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.connection.close()
-            return
-        super().do_GET()
-
-
 @pytest.fixture
 def server(tmp_path):
+    """``(root, base_url)``: files written under ``root`` are served at ``base_url``; the
+    paths asked for are in ``QuietHandler.requests_seen``."""
     root = tmp_path / "www"
     root.mkdir()
     QuietHandler.requests_seen = []
@@ -102,3 +42,17 @@ def server(tmp_path):
     yield root, f"http://127.0.0.1:{httpd.server_port}"
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    """``IM2IM_DATA`` (downloads, organised datasets, default split files) in an empty folder,
+    for this process and the processes it starts."""
+    monkeypatch.setenv("IM2IM_DATA", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture(scope="module")
+def worm_pairs():
+    """Six seeded simulated worm images (128 x 128) with their instance labels."""
+    return simulate.worms(n_images=6, seed=0)

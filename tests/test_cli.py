@@ -1,19 +1,23 @@
-"""``python -m im2im_helpers train|predict`` on a small folder of pairs."""
+"""The command line (``python -m im2im_helpers``): train then predict on a small folder of
+pairs, and the dataset registry's ``data list|info|prepare`` (:mod:`im2im_helpers.__main__`)."""
 
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 import yaml
 
 from im2im_helpers import io
+from tests.helpers import serve_entry, tiff_bytes
 
 
+@pytest.mark.slow
 def test_train_then_predict_from_the_command_line(pair_folder, tmp_path):
     cfg = {
-        "data": {"source": str(pair_folder), "patch": [32, 32], "batch_size": 4,
-                 "samples_per_image": 4, "split": {"test": 1, "val": 1,
-                                                    "file": str(tmp_path / "split.json")}},
+        "data": {"source": str(pair_folder),
+                 "patches": {"patch": [32, 32], "batch_size": 4, "samples_per_image": 4},
+                 "split": {"test": 1, "val": 1, "path": str(tmp_path / "split.json")}},
         "model": {"name": "unet", "dims": 2, "channels": [8, 16], "num_res_units": 0},
         "train": {"max_epochs": 2},
     }
@@ -41,3 +45,30 @@ def test_train_then_predict_from_the_command_line(pair_folder, tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 2 and "unknown key 'trian'" in done.stderr
     assert not (tmp_path / "r2").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("cache")
+def test_command_line_lists_describes_and_prepares(server, tmp_path, monkeypatch):
+    from dataclasses import asdict
+
+    movie = np.zeros((2, 5, 8, 8), np.uint16)
+    entry = serve_entry(server, "labelfree-2d-timelapse", [tiff_bytes(tmp_path, movie, "TCYX")])
+    own = tmp_path / "registry"
+    own.mkdir()
+    (own / f"{entry.name}.yaml").write_text(yaml.safe_dump(asdict(entry)))
+    monkeypatch.setenv("IM2IM_REGISTRY", str(own))
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "im2im_helpers", "data", *args],
+                              capture_output=True, text=True)
+
+    listing = cli("list")
+    assert listing.returncode == 0 and "labelfree-2d-timelapse" in listing.stdout
+    assert "no" in listing.stdout.splitlines()[1]  # not cached yet
+    assert "mCherry-H2B" in cli("info", entry.name).stdout
+    prepared = cli("prepare", entry.name)
+    assert prepared.returncode == 0, prepared.stderr
+    assert "yes" in cli("list").stdout.splitlines()[1]
+    unknown = cli("info", "nope")
+    assert unknown.returncode == 2 and "not in the registry" in unknown.stderr

@@ -1,7 +1,9 @@
-"""The network factory: every net in 2D and 3D, seeded weights, clear option errors."""
+"""The network factory: every net in 2D and 3D, seeded weights, clear option errors, and the
+PatchGAN discriminator's receptive field (:mod:`im2im_helpers.models`)."""
 
 import pytest
 import torch
+from torch import nn
 
 from im2im_helpers import models
 
@@ -56,3 +58,22 @@ def test_output_activation_bounds_the_outputs_and_survives_the_spec():
         torch.testing.assert_close(a, b)
     with pytest.raises(ValueError, match="activation='relu'"):
         models.build("unet", 2, channels=(4, 8), activation="relu")
+
+
+@pytest.mark.parametrize(("dims", "n_layers", "size"), [(2, 3, 128), (2, 1, 48), (3, 1, 32)])
+def test_patch_discriminator_sees_exactly_its_documented_receptive_field(dims, n_layers, size):
+    net = models.patch_discriminator(dims, 1, features=4, n_layers=n_layers, norm=None).double()
+    for m in net.modules():  # positive weights: every path adds a positive gradient
+        if isinstance(m, nn.Conv2d | nn.Conv3d):
+            nn.init.constant_(m.weight, 1.0 / m.weight[0].numel())
+            nn.init.zeros_(m.bias)
+    x = torch.randn(1, 1, *[size] * dims, dtype=torch.float64, requires_grad=True)
+    out = net(x)
+    centre = tuple(s // 2 for s in out.shape[2:])
+    out[(0, 0, *centre)].backward()
+    seen = torch.nonzero(x.grad[0, 0])
+    side = models.receptive_field(n_layers)
+    extent = seen.max(0).values - seen.min(0).values + 1
+    assert extent.tolist() == [side] * dims and len(seen) == side**dims  # a full box
+    assert seen.min() > 0 and seen.max() < size - 1  # not clipped by the image border
+    assert models.receptive_field(3) == 70

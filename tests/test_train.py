@@ -21,7 +21,7 @@ class CutAfterFirstEpoch(L.Callback):
 def small_run(pair_folder, tmp_path, seed=0):
     pairs = data.load(pair_folder)
     split = data.split(pairs, test=1, val=1, seed=seed, path=tmp_path / "split.json")
-    dm = data.patches(split, patch=(32, 32), batch=4, samples_per_image=8, seed=seed)
+    dm = data.patches(split, patch=(32, 32), batch_size=4, samples_per_image=8, seed=seed)
     net = models.build("unet", 2, channels=(8, 16), num_res_units=0, seed=seed)
     return tasks.Supervised(net, loss="mse", lr=3e-3), dm
 
@@ -71,11 +71,13 @@ def test_yaml_run_reproduces_the_notebook_configuration(pair_folder, tmp_path):
     run = train.fit(task, dm, tmp_path / "nb", max_epochs=2, progress=False)
     cfg = config.load(run.path / "config.yaml")
     assert cfg.model == task.hparams["model"]
-    assert cfg.data.patch == [32, 32] and cfg.data.split.file == str(tmp_path / "split.json")
+    assert cfg.data.patches.patch == [32, 32]
+    assert cfg.data.split.path == str(tmp_path / "split.json")
     task2, dm2 = config.build(cfg)
-    assert task2.config == task.config and dm2.config == dm.config
+    assert tasks.hyperparameters(task2) == tasks.hyperparameters(task) == cfg.task.hparams
+    assert dm2.config == dm.config
     assert dm2.split.test.names == dm.split.test.names
-    run2 = train.fit(task2, dm2, tmp_path / "yaml", progress=False, **vars(cfg.train))
+    run2 = train.fit(task2, dm2, tmp_path / "yaml", cfg.train, progress=False)
     for a, b in zip(run.model.state_dict().values(), run2.model.state_dict().values()):
         torch.testing.assert_close(a, b)  # same data, seed, steps -> same weights
     assert config.load(run2.path / "config.yaml") == cfg

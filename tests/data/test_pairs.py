@@ -1,15 +1,16 @@
-"""Pairs from folders, bad-input errors, seeded splits on disk, normalisation, patches."""
+"""Pairs read from folders (both layouts, with cost maps), errors that name the bad file,
+percentile normalisation, pairs written to a folder and read back, and image halves
+(:mod:`im2im_helpers.data.pairs`)."""
 
 import json
 
 import numpy as np
 import pytest
-import torch
-from conftest import write
 
 from im2im_helpers import data, io
-from im2im_helpers.pairs import PairError, find_pair_files
-from im2im_helpers.splits import SplitError
+from im2im_helpers.data import simulate
+from im2im_helpers.data.pairs import PairError, find_pair_files
+from tests.helpers import blob_image, blob_pairs, write
 
 
 def test_pairs_from_suffix_layout(pair_folder):
@@ -76,43 +77,6 @@ def test_empty_folder_says_what_is_expected(tmp_path):
         data.load(tmp_path)
 
 
-def test_split_is_seeded_written_and_reused(pair_folder, tmp_path):
-    pairs = data.load(pair_folder)
-    a = data.split(pairs, test=0.4, val=0.2, seed=3, path=tmp_path / "s1.json")
-    b = data.split(pairs, test=0.4, val=0.2, seed=3, path=tmp_path / "s2.json")
-    assert (a.train.names, a.val.names, a.test.names) == (b.train.names, b.val.names, b.test.names)
-    assert len(a.test) == 2 and len(a.val) == 1 and len(a.train) == 2
-    others = {tuple(data.split(pairs, 0.4, 0.2, seed=s, path=tmp_path / f"o{s}.json").test.names)
-              for s in range(6)}
-    assert len(others) > 1  # the seed matters
-    # reused from disk: an edited file wins over re-splitting
-    saved = json.loads((tmp_path / "s1.json").read_text())
-    names = saved["names"]
-    names["train"], names["test"] = names["test"], names["train"]
-    (tmp_path / "s1.json").write_text(json.dumps(saved))
-    c = data.split(pairs, test=0.4, val=0.2, seed=3, path=tmp_path / "s1.json")
-    assert c.test.names == a.train.names
-
-
-def test_split_file_from_other_parameters_is_refused(pair_folder, tmp_path):
-    pairs = data.load(pair_folder)
-    data.split(pairs, test=0.4, seed=0, path=tmp_path / "s.json")
-    with pytest.raises(SplitError, match=r"s.json: this split was made with"):
-        data.split(pairs, test=0.4, seed=1, path=tmp_path / "s.json")
-
-
-def test_default_split_file_sits_beside_the_data(pair_folder):
-    split = data.split(data.load(pair_folder), seed=5)
-    assert (pair_folder / "split-seed5.json").is_file()
-    assert split.config["file"] == str((pair_folder / "split-seed5.json").resolve())
-
-
-def test_unshuffled_split_holds_out_the_last_pairs(pair_folder, tmp_path):
-    split = data.split(data.load(pair_folder), test=2, val=1, shuffle=False,
-                       path=tmp_path / "s.json")
-    assert split.test.names == ["img3", "img4"] and split.val.names == ["img2"]
-
-
 def test_percentile_normalisation_per_channel():
     x = np.stack([np.linspace(0, 100, 1001), np.linspace(-5, 5, 1001)]).reshape(2, 7, 143)
     y = data.percentile_normalize(x, 1, 99)
@@ -121,104 +85,39 @@ def test_percentile_normalisation_per_channel():
         assert np.percentile(y[c], 99) == pytest.approx(1, abs=1e-5)
 
 
-@pytest.mark.parametrize("shape,patch", [((1, 40, 50), (16, 24)), ((1, 12, 40, 50), (8, 16, 24))])
-def test_patch_shapes_2d_and_3d(tmp_path, shape, patch):
-    dims = "YX" if len(shape) == 3 else "ZYX"
-    for i in range(3):
-        image = np.random.default_rng(i).random(shape[1:]).astype("f4")
-        write(tmp_path / f"p{i}_IM.tif", image, dims)
-        write(tmp_path / f"p{i}_GT.tif", np.ones(shape[1:], np.float32), dims)
-    pairs = data.load(tmp_path)
-    split = data.split(pairs, test=1, val=1, path=tmp_path / "split.json")
-    dm = data.patches(split, patch=patch, batch=4, samples_per_image=8)
-    batch = next(iter(dm.train_dataloader()))
-    assert tuple(batch["input"].shape) == (4, 1, *patch)
-    assert tuple(batch["target"].shape) == (4, 1, *patch)
-    assert isinstance(batch["input"], torch.Tensor)
-    val = next(iter(dm.val_dataloader()))
-    assert tuple(val["input"].shape[1:]) == (1, *patch)
+def test_simulated_pairs_saved_as_files_load_back_as_simulated(tmp_path):
+    pairs = simulate.poisson_gaussian([blob_image(0), blob_image(1)], photons=10, seed=3)
+    folder = data.write_folder(pairs, tmp_path / "pairs")
+    again = data.load(folder, normalize_percentiles=None)
+    assert again.names == pairs.names and again.simulated
+    assert again.config["made"]["source"]["simulated"]["photons"] == 10
+    np.testing.assert_array_equal(again[1].input, pairs[1].input)
+    before = (folder / "img000_IM.ome.tiff").stat().st_mtime_ns
+    data.write_folder(pairs, folder)  # the same pairs again: nothing is rewritten
+    assert (folder / "img000_IM.ome.tiff").stat().st_mtime_ns == before
+    other = simulate.poisson_gaussian([blob_image(2)], photons=3, seed=3)
+    with pytest.raises(FileExistsError, match="left untouched"):
+        data.write_folder(other, folder)
+    data.write_folder(other, folder, overwrite=True)
+    assert data.load(folder, normalize_percentiles=None).names == ["img000"]  # no stale pair
+    assert json.loads((folder / "pairs.json").read_text())["names"] == ["img000"]
 
 
-def _ramp_split(tmp_path):
-    """One pair: a ramp image and 3 x the ramp as its target, all of it for training."""
-    x = np.arange(40 * 50, dtype=np.float32).reshape(40, 50)
-    write(tmp_path / "a_IM.tif", x)
-    write(tmp_path / "a_GT.tif", 3 * x)
-    return data.split(data.load(tmp_path, normalize_percentiles=None), test=0, val=0,
-                      path=tmp_path / "s.json")
+def test_pair_names_with_folders_are_written_flat_and_read_back(tmp_path):
+    from dataclasses import replace
+
+    pairs = simulate.poisson_gaussian([blob_image(0), blob_image(1)], photons=10, seed=3)
+    named = type(pairs)([replace(p, name=f"{part}/{p.name}") for p, part in
+                         zip(pairs, ("train", "test"))], pairs.config, pairs.simulated)
+    folder = data.write_folder(named, tmp_path / "pairs")
+    assert (folder / "train__img000_IM.ome.tiff").is_file()
+    assert data.load(folder, normalize_percentiles=None).names == ["test/img001", "train/img000"]
 
 
-def test_patches_keep_input_and_target_aligned(tmp_path):
-    split = _ramp_split(tmp_path)
-    dm = data.patches(split, patch=(16, 16), batch=8, samples_per_image=16, augment="flips")
-    for batch in dm.train_dataloader():
-        torch.testing.assert_close(batch["target"], 3 * batch["input"])
-
-
-def test_patch_size_must_match_dimensionality(pair_folder, tmp_path):
-    split = data.split(data.load(pair_folder), path=tmp_path / "s.json")
-    with pytest.raises(PairError, match="patch=.*3D"):
-        data.patches(split, patch=(8, 16, 16))
-
-
-def test_ndev_sample_is_a_real_labelfree_time_lapse():
-    pairs = data.load("ndev-labelfree", normalize_percentiles=None)
-    assert pairs.names == [f"t{t:02d}" for t in range(10)]
-    assert pairs[0].input.shape == (1, 210, 576)
-    assert pairs[0].pixel_sizes[2] == pytest.approx(0.619)
-    assert not pairs.simulated
-    r = np.corrcoef(pairs[9].input.ravel(), pairs[9].target.ravel())[0, 1]
-    assert abs(r) < 0.2  # transmitted light is not the nuclear stain: the task is not trivial
-
-
-def test_unknown_source_lists_the_samples(tmp_path):
-    with pytest.raises(FileNotFoundError, match="ndev-labelfree"):
-        data.load(tmp_path / "missing")
-
-
-def test_unpaired_patches_take_targets_from_other_images(tmp_path):
-    # each image is constant: its value says which image a patch came from
-    for i in range(3):
-        write(tmp_path / f"p{i}_IM.tif", np.full((40, 50), i, np.float32))
-        write(tmp_path / f"p{i}_GT.tif", np.full((40, 50), 10 + i, np.float32))
-    split = data.split(data.load(tmp_path, normalize_percentiles=None), test=0, val=0,
-                       path=tmp_path / "s.json")
-    dm = data.patches(split, patch=(16, 16), batch=6, samples_per_image=4, unpaired=True)
-    seen = set()
-    for batch in dm.train_dataloader():
-        sources = batch["input"].amax(dim=(1, 2, 3)).long().tolist()
-        partners = (batch["target"].amax(dim=(1, 2, 3)) - 10).long().tolist()
-        assert all(a != b for a, b in zip(sources, partners))  # never an image's own target
-        seen |= set(zip(sources, partners))
-    assert len(seen) == 6  # every input met both other images' targets
-    assert dm.config["unpaired"] is True
-
-
-def test_unpaired_crops_lose_the_correspondence_of_one_pair(tmp_path):
-    split = _ramp_split(tmp_path)
-    dm = data.patches(split, patch=(16, 16), batch=8, samples_per_image=16, unpaired=True)
-    batch = next(iter(dm.train_dataloader()))
-    aligned = [torch.equal(t, 3 * i) for i, t in zip(batch["input"], batch["target"])]
-    assert sum(aligned) < len(aligned) / 2
-
-
-def test_recorded_transforms_are_redone_from_a_config():
-    pairs = data.load("nuclei-instances-2d", normalize_target=False)
-    made = data.three_class(data.halves(pairs.subset(["ndev-t00"])), boundary_width=2)
-    assert made.config["transforms"] == [{"kind": "halves"},
-                                         {"kind": "three_class", "boundary_width": 2}]
-    again = data.apply_transforms(pairs.subset(["ndev-t00"]), made.config["transforms"])
-    assert again.names == made.names
-    np.testing.assert_array_equal(again[1].target, made[1].target)
-    with pytest.raises(ValueError, match="unknown transform.*known kinds"):
-        data.apply_transforms(pairs, [{"kind": "blur"}])
-
-
-def test_synthetic_images_replace_the_inputs_and_are_marked():
-    masks = data.masks_to_images(data.load("ndev-nuclei", normalize_target=False).subset(["t00"]))
-    synthetic = data.synthetic_images(masks, lambda m: 0.5 + m, {"generator": "offset"})
-    assert synthetic.simulated
-    assert synthetic.config["source"]["simulated"] == {"kind": "synthetic_images",
-                                                       "generator": "offset"}
-    np.testing.assert_array_equal(synthetic[0].target, masks[0].input)  # the mask is the target
-    np.testing.assert_array_equal(synthetic[0].input, 0.5 + masks[0].input)
+def test_halves_cut_inputs_and_labels_along_x():
+    whole = blob_pairs(1)
+    parts = data.halves(whole)
+    assert parts.names == ["img0-left", "img0-right"]
+    np.testing.assert_array_equal(np.concatenate([p.target for p in parts], axis=-1),
+                                  whole[0].target)
+    assert parts[1].origin["half"] == "right" and parts[0].input.flags["C_CONTIGUOUS"]

@@ -1,9 +1,12 @@
-"""Offline real samples line up, and simulated pairs are what they say they are."""
+"""The offline samples: real images and labels that line up, images without ground truth, the
+restoration and stain-transfer samples, and the extra that provides them
+(:mod:`im2im_helpers.data.samples`)."""
 
 import numpy as np
 import pytest
 
-from im2im_helpers import data, samples, simulate
+from im2im_helpers import data
+from im2im_helpers.data import samples
 
 
 @pytest.mark.parametrize("name,shape,labels", [
@@ -36,6 +39,67 @@ def test_ndev_frames_line_up():
     assert not np.array_equal(nuclei[0].target, nuclei[9].target)
 
 
+def test_ndev_sample_is_a_real_labelfree_time_lapse():
+    pairs = data.load("ndev-labelfree", normalize_percentiles=None)
+    assert pairs.names == [f"t{t:02d}" for t in range(10)]
+    assert pairs[0].input.shape == (1, 210, 576)
+    assert pairs[0].pixel_sizes[2] == pytest.approx(0.619)
+    assert not pairs.simulated
+    r = np.corrcoef(pairs[9].input.ravel(), pairs[9].target.ravel())[0, 1]
+    assert abs(r) < 0.2  # transmitted light is not the nuclear stain: the task is not trivial
+
+
+def test_nuclei_sample_has_labels_from_two_microscopes():
+    pairs = samples.nuclei_instances_2d()
+    assert pairs.names[:2] == ["ndev-t00", "ndev-t01"] and pairs.names[-2:] == [
+        "stardist-left", "stardist-right"]
+    assert not pairs.simulated
+    left, right = pairs[-2], pairs[-1]
+    assert left.input.shape == right.input.shape == (1, 512, 256)
+    assert 55 <= len(np.unique(pairs[0].target)) - 1 <= 90  # 59-83 nuclei per ndev frame
+    assert float(pairs[0].target.max()) == int(pairs[0].target.max())  # integer labels
+
+
+def test_restoration_samples_are_clean_and_held_out_by_name():
+    nuclei = samples.fluorescent_nuclei_2d()
+    assert "stardist-left" in nuclei.names and "ndev-t09" in nuclei.names
+    assert all(0 <= p.target.min() and p.target.max() <= 1 for p in nuclei)
+    neuron = samples.neuron_sharp_2d()
+    assert neuron.names == ["af568-train", "phalloidin-train", "phalloidin-val",
+                            "phalloidin-test"]
+    assert neuron[3].input.shape == (1, 623, 251) and not neuron.simulated
+
+
+def test_ihc_regions_do_not_overlap_and_cover_the_image():
+    covered = np.zeros((512, 512), int)
+    for rows, cols in samples.IHC_REGIONS.values():
+        covered[slice(*rows), slice(*cols)] += 1
+    assert covered.max() == 1 and covered.min() == 1  # every pixel in exactly one region
+
+
+def test_ihc_target_is_the_normalised_hematoxylin_channel_of_rgb2hed():
+    from skimage import data as skdata
+    from skimage.color import rgb2hed
+
+    rgb = skdata.immunohistochemistry()  # the same file, read by scikit-image
+    hematoxylin = rgb2hed(rgb)[..., 0]
+    lo, hi = np.percentile(hematoxylin, samples.IHC_PERCENTILES)
+    expected = np.clip((hematoxylin - lo) / (hi - lo), 0, 1)
+    pairs = data.load("ihc-hematoxylin", normalize_percentiles=None)
+    assert pairs.names == ["ihc-train", "ihc-val", "ihc-test"]
+    assert pairs.simulated is False  # a real image ...
+    assert pairs.config["targets"]["by"] == "skimage.color.rgb2hed"  # ... with a computed target
+    for pair in pairs:
+        rows, cols = (slice(*r) for r in samples.IHC_REGIONS[pair.name])
+        assert pair.input.dtype == pair.target.dtype == np.float32
+        assert pair.input.shape[0] == 3 and pair.target.shape[0] == 1
+        np.testing.assert_allclose(pair.input, np.moveaxis(rgb[rows, cols], -1, 0) / 255.0,
+                                   atol=1e-6)
+        np.testing.assert_allclose(pair.target[0], expected[rows, cols], atol=1e-5)
+        assert pair.origin["target"]["kind"] == "computed"
+    assert pairs.subset(["ihc-test"])[0].target.shape == (1, 256, 256)
+
+
 def test_sample_images_without_ground_truth():
     assert samples.image("skimage-ihc").data.shape == (1, 3, 1, 512, 512)
     assert samples.image("ndev-neuron").data.shape == (1, 4, 1, 623, 502)
@@ -46,50 +110,3 @@ def test_sample_images_without_ground_truth():
 def test_missing_package_names_the_extra():
     with pytest.raises(ImportError, match=r"im2im-helpers\[samples\]"):
         samples.package_file("not_a_package_xyz", "a.tif")
-
-
-def test_poisson_gaussian_noise_has_the_documented_statistics():
-    clean = np.full((1, 200, 200), 0.5, np.float32)
-    pairs = simulate.poisson_gaussian([clean], photons=20, read_noise=0.05, seed=1)
-    noise = pairs[0].input - pairs[0].target
-    assert pairs.simulated and pairs.config["source"]["simulated"]["photons"] == 20
-    assert noise.mean() == pytest.approx(0, abs=0.005)
-    assert noise.var() == pytest.approx(0.5 / 20 + 0.05**2, rel=0.05)
-    again = simulate.poisson_gaussian([clean], photons=20, read_noise=0.05, seed=1)
-    np.testing.assert_array_equal(again[0].input, pairs[0].input)  # seeded
-
-
-def test_confocal_like_is_blurred_and_keeps_the_sharp_target():
-    sharp = np.zeros((1, 41, 41), np.float32)
-    sharp[0, 20, 20] = 1.0
-    pair = simulate.confocal_like([sharp], psf_sigma=3, photons=1e6, read_noise=0)[0]
-    assert pair.target[0, 20, 20] == 1.0
-    assert pair.input[0, 20, 20] < 0.05 and pair.input[0, 20, 26] > 0.001  # spread out
-
-
-def test_masks_to_images_and_shuffled_pairs():
-    pairs = data.load("ndev-nuclei", normalize_target=False)
-    synth = data.masks_to_images(pairs)
-    assert not synth.simulated and set(np.unique(synth[0].input)) == {0.0, 1.0}
-    np.testing.assert_array_equal(synth[0].target, pairs[0].input)
-    assert synth.config["transforms"] == [{"kind": "masks_to_images"}]
-    unpaired = simulate.shuffled(pairs, seed=0)
-    assert unpaired.simulated
-    order = unpaired.config["simulated_pairing"]["shuffled"]
-    assert sorted(order) == list(range(10)) and all(i != j for i, j in enumerate(order))
-    np.testing.assert_array_equal(unpaired[0].target, pairs[order[0]].target)
-
-
-def test_simulated_3d_cells_are_seeded_and_marked():
-    a = simulate.cells_3d(n_volumes=2, shape=(16, 48, 48), cells=4, seed=3)
-    b = simulate.cells_3d(n_volumes=2, shape=(16, 48, 48), cells=4, seed=3)
-    assert a.simulated and a.names == ["vol000", "vol001"]
-    assert a.config["source"]["simulated"]["kind"] == "cells_3d"
-    assert a[0].input.shape == a[0].target.shape == (1, 16, 48, 48)
-    np.testing.assert_array_equal(a[1].input, b[1].input)
-    stained = a[0].target[0] > 0.1
-    assert 0 < stained.mean() < 0.3  # nuclei: a small part of the volume
-    # the brightfield-like input is not a picture of the stain: nearly uncorrelated
-    assert abs(np.corrcoef(a[0].input.ravel(), a[0].target.ravel())[0, 1]) < 0.5
-    with pytest.raises(ValueError, match="3D"):
-        simulate.cells_3d(shape=(48, 48))

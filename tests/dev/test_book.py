@@ -1,6 +1,7 @@
 """The book's generated data page and its checks (the build itself runs in `make book`)."""
 
-from im2im_helpers import book, registry
+from im2im_helpers.data import registry
+from im2im_helpers.dev import book
 
 
 def test_data_page_lists_every_dataset_and_sample():

@@ -1,5 +1,6 @@
-"""Notebook hygiene: every tutorial follows the rules, and each rule catches a bad notebook.
-The Colab setup cell does nothing outside Colab and never installs torch."""
+"""Notebook hygiene: every tutorial follows the rules, and each rule catches a bad notebook
+(:mod:`im2im_helpers.dev.notebook_checks`). The Colab setup cell does nothing outside Colab and
+never installs torch, and the repository URL is the same everywhere."""
 
 import copy
 import json
@@ -10,9 +11,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from im2im_helpers.notebook_checks import problems
+from im2im_helpers.dev.notebook_checks import problems
 
-NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+ROOT = Path(__file__).resolve().parents[2]  # the repository
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 GOOD = NOTEBOOKS[-1]
 
 
@@ -92,7 +94,7 @@ def test_repository_url_is_the_same_everywhere():
 
     from im2im_helpers import REPOSITORY
 
-    config = yaml.safe_load((Path(__file__).parent.parent / "book" / "_config.yml").read_text())
+    config = yaml.safe_load((ROOT / "book" / "_config.yml").read_text())
     assert config["repository"]["url"] == REPOSITORY
     slug = REPOSITORY.removeprefix("https://github.com/")
     for notebook in NOTEBOOKS:
@@ -100,3 +102,16 @@ def test_repository_url_is_the_same_everywhere():
         assert f'REPO = \\"{REPOSITORY}\\"' in text, notebook.name
         assert f"colab.research.google.com/github/{slug}/blob/main/notebooks/{notebook.name}" \
             in text, notebook.name
+
+
+def test_every_tutorial_has_a_test_file_that_runs_it():
+    """``tests/notebooks/test_NAME.py`` runs ``notebooks/NAME.ipynb`` (marked ``notebook``), for
+    every tutorial and no other name."""
+    folder = ROOT / "tests" / "notebooks"
+    for notebook in NOTEBOOKS:
+        path = folder / f"test_{notebook.stem}.py"
+        assert path.is_file(), f"{notebook.name}: no {path.relative_to(ROOT)} runs it"
+        text = path.read_text()
+        assert f'NOTEBOOK = "{notebook.stem}"' in text and "pytest.mark.notebook" in text, path
+    stems = {notebook.stem for notebook in NOTEBOOKS}
+    assert not [p.name for p in folder.glob("test_*.py") if p.stem[len("test_"):] not in stems]

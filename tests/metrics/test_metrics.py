@@ -1,4 +1,5 @@
-"""Metrics agree with scikit-image / numpy and with values worked out by hand."""
+"""Pixel metrics agree with scikit-image / numpy and with values worked out by hand; tables,
+metrics.json and the grey image of a colour image (:mod:`im2im_helpers.metrics`)."""
 
 import numpy as np
 import pytest
@@ -69,3 +70,18 @@ def test_table_and_json(tmp_path):
     assert record["methods"]["perfect"]["nrmse"] == pytest.approx(0.0)
     assert record["split"] == "test" and record["simulated"] is False
     assert "perfect" in metrics.format_table(values)
+
+
+def test_intensity_distance_ignores_positions_but_not_grey_levels():
+    from im2im_helpers import metrics
+
+    x = np.random.default_rng(2).random((32, 32))
+    assert metrics.intensity_distance(np.fliplr(x), x) == pytest.approx(0.0)
+    assert metrics.intensity_distance(x + 0.25, x) == pytest.approx(0.25)
+
+
+def test_grey_averages_channels_and_keeps_one():
+    x = np.arange(24, dtype=np.float32).reshape(3, 2, 4)
+    np.testing.assert_allclose(metrics.grey(x), x.mean(0, keepdims=True))
+    one = x[:1]
+    assert metrics.grey(one).shape == (1, 2, 4) and np.array_equal(metrics.grey(one), one)

@@ -1,7 +1,8 @@
-"""Embedding-based instance segmentation (EmbedSeg-style): medoid centres lie inside curved
-objects, clustering recovers objects (also non-convex and touching ones) from perfect
-embeddings in 2D and 3D, the loss prefers the perfect embedding, a tiny network learns, and
-``segment`` returns label images that survive OME-TIFF."""
+"""The embedding task (EmbedSeg-style instance segmentation): the loss prefers the perfect
+embedding, a tiny network learns, ``segment`` blends windows and returns label images that
+survive OME-TIFF, clustering thresholds are tuned on validation images, test-time
+augmentation turns offsets back, and a run's config rebuilds the task
+(:mod:`im2im_helpers.tasks.embedding`)."""
 
 from __future__ import annotations
 
@@ -10,154 +11,19 @@ import pytest
 import torch
 from scipy import ndimage as ndi
 
-from im2im_helpers import config, data, instances, io, metrics, models, tasks, train
-from im2im_helpers.pairs import Pair, Pairs
-from im2im_helpers.splits import make_split
+from im2im_helpers import config, data, io, metrics, models, tasks, train
+from im2im_helpers.data.pairs import Pair, Pairs
+from im2im_helpers.data.splits import make_split
+from im2im_helpers.tasks import instances
 from im2im_helpers.tasks.embedding import (
     InstanceEmbedding,
     embedding_loss,
     lovasz_hinge,
     n_outputs,
 )
+from tests.tasks.helpers import PS, check_label_image, perfect_raw, scene_2d, scene_3d
 
-PS = instances.PIXEL_SIZE
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # two cores shared with other jobs: more threads make small convolutions far slower
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _u_shape(shape, top, left, height=20, width=18, thick=5):
-    """A U (opening upwards) in the last two axes: its centroid lies in the gap, outside."""
-    m = np.zeros(shape[-2:], bool)
-    m[top:top + height, left:left + thick] = True
-    m[top:top + height, left + width - thick:left + width] = True
-    m[top + height - thick:top + height, left:left + width] = True
-    return m
-
-
-def scene_2d() -> np.ndarray:
-    """64 x 64: a U, a curved arc, a disk and a rectangle touching the disk-free border."""
-    lab = np.zeros((64, 64), np.int32)
-    lab[_u_shape(lab.shape, 4, 4)] = 1
-    yy, xx = np.indices(lab.shape)
-    r = np.hypot(yy - 60, xx - 60)
-    lab[(r >= 14) & (r <= 19) & (yy < 58)] = 2  # quarter ring: curved, centroid outside
-    lab[np.hypot(yy - 12, xx - 44) <= 6] = 3
-    lab[44:60, 4:14] = 4
-    return lab
-
-
-def scene_3d() -> np.ndarray:
-    """16 x 32 x 32: an extruded U, a ball and a box."""
-    lab = np.zeros((16, 32, 32), np.int32)
-    lab[3:13][:, _u_shape((32, 32), 2, 2, height=14, width=13, thick=4)] = 1
-    zz, yy, xx = np.indices(lab.shape)
-    lab[np.sqrt((zz - 8) ** 2 + (yy - 22) ** 2 + (xx - 22) ** 2) <= 5] = 2
-    lab[2:8, 4:10, 20:30] = 3
-    return lab
-
-
-def perfect(labels: np.ndarray, sigma_px: float = 2.0):
-    """Perfect embedding of a label image: every object pixel points exactly at its medoid."""
-    ids, centres = instances.centres_of(labels)
-    index = np.indices(labels.shape).astype(np.float32)
-    target = index.copy()
-    for i, c in zip(ids, centres):
-        target[:, labels == i] = c[:, None]
-    offsets = (target - index) * PS  # 0 on background
-    sigma = np.full((labels.ndim, *labels.shape), sigma_px * PS, np.float32)
-    seed = (labels > 0).astype(np.float32)
-    return offsets, sigma, seed
-
-
-def perfect_raw(labels: np.ndarray, sigma_px: float = 2.0, sigma_init: float = 8.0):
-    """The raw network outputs (before tanh/exp/sigmoid) of :func:`perfect`, with background
-    pixels pointing far outside the image (near no centre)."""
-    offsets, sigma, seed = perfect(labels, sigma_px)
-    offsets[:, labels == 0] = -0.9
-    raw = np.concatenate([np.arctanh(offsets), np.log(sigma / (sigma_init * PS)),
-                          (seed * 20 - 10)[None]])
-    return torch.tensor(raw[None], dtype=torch.float32)
-
-
-def check_label_image(lab: np.ndarray, shape) -> int:
-    """Integer labels, background 0, objects 1..N; returns N."""
-    assert lab.shape == tuple(shape) and lab.dtype == np.int32
-    values = np.unique(lab)
-    assert values[0] == 0 and np.array_equal(values, np.arange(len(values)))
-    return len(values) - 1
-
-
-def test_coordinate_grid_is_pixel_index_times_pixel_size():
-    g = instances.coordinate_grid((3, 4, 5))
-    assert g.shape == (3, 3, 4, 5) and g.dtype == torch.float32
-    assert g[:, 2, 1, 4].tolist() == pytest.approx([2 * PS, 1 * PS, 4 * PS])
-    assert instances.coordinate_grid((8, 8), pixel_size=0.5)[1, 0, 7] == 3.5
-
-
-@pytest.mark.parametrize("scene", [scene_2d, scene_3d])
-def test_medoids_lie_inside_curved_objects_whose_centroid_does_not(scene):
-    lab = scene()
-    ids, centres = instances.centres_of(lab)
-    assert ids.tolist() == [1, 2, 3] + ([4] if lab.ndim == 2 else [])
-    for i, c in zip(ids, centres):
-        assert lab[tuple(c)] == i
-    u_centroid = np.round(ndi.center_of_mass(lab == 1)).astype(int)
-    assert lab[tuple(u_centroid)] == 0  # the U's centroid is in its gap
-    disk = np.zeros((21, 21), np.int32)
-    disk[np.hypot(*(np.indices(disk.shape) - 10)) <= 8] = 7
-    assert instances.centres_of(disk)[1].tolist() == [[10, 10]]  # symmetric: its centre
-    # subsampled medoid of a large object still lies inside it
-    big = np.zeros((200, 200), np.int32)
-    big[_u_shape(big.shape, 10, 10, height=150, width=150, thick=20)] = 1
-    c = instances.centres_of(big, max_points=64)[1][0]
-    assert big[tuple(c)] == 1
-
-
-@pytest.mark.parametrize("scene", [scene_2d, scene_3d])
-def test_cluster_recovers_objects_from_a_perfect_embedding(scene):
-    lab = scene()
-    out = instances.cluster(*perfect(lab), min_size=5)
-    assert check_label_image(out, lab.shape) == lab.max()
-    ap = metrics.average_precision(out, lab)
-    assert all(v == 1.0 for v in ap.values()), ap
-    # also from torch tensors, one bandwidth for all axes
-    offsets, sigma, seed = perfect(lab)
-    out2 = instances.cluster(torch.tensor(offsets), torch.tensor(sigma[:1]), torch.tensor(seed))
-    assert metrics.match_instances(out2, lab, 0.99)["ap"] == 1.0
-
-
-def test_cluster_separates_touching_objects_despite_noise():
-    lab = np.zeros((40, 48), np.int32)
-    lab[8:32, 6:24] = 1
-    lab[8:32, 24:42] = 2  # shares a whole edge with object 1
-    lab[2:6, 2:6] = 3  # 16 pixels
-    rng = np.random.default_rng(0)
-    offsets, sigma, seed = perfect(lab, sigma_px=3.0)
-    offsets += rng.normal(0, 0.5 * PS, offsets.shape).astype(np.float32) * (lab > 0)
-    seed = np.clip(seed * rng.uniform(0.92, 1.0, seed.shape), 0, 1)
-    out = instances.cluster(offsets, sigma, seed, min_size=20)
-    assert check_label_image(out, lab.shape) == 2  # the 16-pixel object is below min_size
-    r = metrics.match_instances(out, np.where(lab == 3, 0, lab), 0.99)
-    assert (r["tp"], r["fp"], r["fn"]) == (2, 0, 0)
-    # one merged blob when the bandwidth is wider than the distance between the centres
-    merged = instances.cluster(offsets, sigma * 10, seed, min_size=20)
-    assert check_label_image(merged, lab.shape) == 1
-
-
-def test_cluster_of_background_or_low_seediness_is_empty():
-    offsets, sigma, seed = perfect(scene_2d())
-    assert not instances.cluster(offsets, sigma, seed * 0).any()
-    assert not instances.cluster(offsets, sigma, seed * 0.8).any()  # foreground, no seed
-    assert instances.cluster(offsets, sigma, seed * 0.8, seed_threshold=0.7).max() == 4
-    with pytest.raises(ValueError, match="sigma"):
-        instances.cluster(offsets, sigma[:, :10], seed)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_lovasz_hinge_values():
@@ -213,7 +79,7 @@ TINY_2D = {"name": "unet", "dims": 2, "channels": (8, 16, 32), "num_res_units": 
 
 def fit_steps(task, x: torch.Tensor, target: torch.Tensor, steps: int) -> list[float]:
     """Train ``task`` with Adam on one fixed batch; the loss after every step."""
-    opt = torch.optim.Adam(task.parameters(), lr=task.lr)
+    opt = torch.optim.Adam(task.parameters(), lr=task.hparams.lr)
     losses = []
     for _ in range(steps):
         loss = task.compute_loss(task(x), target)
@@ -322,18 +188,69 @@ def test_fit_saves_a_config_that_rebuilds_the_task(tmp_path):
         items.append(Pair(f"img{i}", img, lab[None].astype(np.float32)))
     split = make_split(Pairs(items, {"source": {"folder": "memory"}}), tmp_path / "split.json",
                        test=1, val=1, shuffle=False)
-    dm = data.patches(split, patch=(32, 32), batch=2, samples_per_image=2)
+    dm = data.patches(split, patch=(32, 32), batch_size=2, samples_per_image=2)
     task = InstanceEmbedding({**TINY_2D, "channels": (4, 8)}, min_size=7, seed_threshold=0.8)
     run = train.fit(task, dm, tmp_path / "run", max_epochs=1, progress=False)
     history = run.history()
     assert np.isfinite([v for *_, v in history["train_loss_epoch"]]).all()
     assert np.isfinite([v for *_, v in history["val_loss"]]).all()
     saved = config.load(tmp_path / "run" / "config.yaml")
-    assert saved.task.kind == "embedding" and saved.task.loss == "lovasz"
-    assert saved.task.options["min_size"] == 7
+    assert saved.task.kind == "embedding" and saved.task.hparams["loss"] == "lovasz"
+    assert saved.task.hparams["min_size"] == 7
     again = train.load_run_model(tmp_path / "run", InstanceEmbedding)
-    assert again.seed_threshold == 0.8 and again.hparams["model"]["out_channels"] == 5
-    t = config.from_dict(saved.to_dict()).task  # validates the options against the task
-    rebuilt = tasks.TASKS[t.kind](saved.model, loss=t.loss, lr=t.lr, weight_decay=t.weight_decay,
-                                  scheduler=t.scheduler, **t.options)  # as config.build does
-    assert isinstance(rebuilt, InstanceEmbedding) and rebuilt.min_size == 7
+    assert again.hparams.seed_threshold == 0.8 and again.hparams["model"]["out_channels"] == 5
+    t = config.from_dict(saved.to_dict()).task  # validates the hparams against the task
+    rebuilt = tasks.TASKS[t.kind](saved.model, **t.hparams)  # as config.build does
+    assert isinstance(rebuilt, InstanceEmbedding) and rebuilt.hparams.min_size == 7
+
+
+class _PerfectEmbedding(torch.nn.Module):
+    """Outputs the raw values of a perfect embedding of a fixed label image (see
+    :func:`tests.tasks.helpers.perfect_raw`), with the seediness of one object lowered to 0.6."""
+
+    def __init__(self, raw: np.ndarray):
+        super().__init__()
+        self.raw = torch.nn.Parameter(torch.as_tensor(raw)[None], requires_grad=False)
+
+    def forward(self, x):
+        return self.raw.expand(x.shape[0], -1, -1, -1).clone()
+
+
+def test_clustering_thresholds_are_tuned_on_validation_images():
+    labels = np.zeros((32, 32), np.int32)
+    labels[4:12, 4:14], labels[18:28, 6:16], labels[16:30, 20:28] = 1, 2, 3
+    raw = perfect_raw(labels)[0].numpy()
+    raw[-1][labels == 3] = np.log(0.6 / 0.4)  # object 3: seediness 0.6 only
+    task = tasks.InstanceEmbedding(_PerfectEmbedding(raw))
+    image = np.zeros((1, 32, 32), np.float32)
+    assert len(np.unique(task.segment(image))) - 1 == 2  # the default threshold 0.9 misses it
+    tuned = task.tune_clustering([image], [labels], seed_thresholds=(0.9, 0.5),
+                                 fg_thresholds=(0.5,), min_sizes=(10, 200))
+    assert tuned.value == (0.5, 0.5, 10) and tuned.scores[(0.9, 0.5, 10)] < 1.0
+    assert tuned.scores[(0.5, 0.5, 200)] == 0  # every object is smaller than 200 pixels
+    assert task.hparams.seed_threshold == 0.5
+    assert len(np.unique(tuned(image))) - 1 == 3  # the tuned method segments an image
+    assert len(np.unique(task.segment(image))) - 1 == 3  # kept for later calls
+
+
+class _GradientEmbedding(torch.nn.Module):
+    """Offsets = the image's gradient along each axis (antisymmetric: they change sign when
+    the image is flipped along that axis), bandwidth 0, seediness = the image: a network that
+    is exactly equivariant to flips."""
+
+    def forward(self, x):
+        grads = torch.gradient(x[:, 0], dim=tuple(range(1, x.ndim - 1)))
+        dims = x.ndim - 2
+        return torch.cat([torch.stack(grads, 1), torch.zeros_like(x).expand(-1, dims, *x.shape[2:]),
+                          x], 1)
+
+
+@pytest.mark.parametrize("shape", [(32, 32), (8, 16, 16)])
+def test_embedding_tta_turns_offsets_back_with_the_flips(shape):
+    rng = np.random.default_rng(0)
+    image = ndi.gaussian_filter(rng.random(shape), 2)[None].astype(np.float32) * 10
+    task = tasks.InstanceEmbedding(_GradientEmbedding())
+    plain, averaged = task.embed(image), task.embed(image, tta=True)
+    dims = len(shape)
+    assert np.abs(plain[:dims]).mean() > 0.05  # offsets that a wrong sign would cancel
+    np.testing.assert_allclose(averaged, plain, atol=1e-5)

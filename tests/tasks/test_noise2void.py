@@ -1,5 +1,6 @@
 """Noise2Void: the blind spot hides each masked pixel completely, the loss sees masked pixels
-only, and the task learns denoising from noisy images alone (2D and 3D)."""
+only, and the task learns denoising from noisy images alone (2D and 3D)
+(:mod:`im2im_helpers.tasks.noise2void`)."""
 
 import numpy as np
 import pytest
@@ -7,8 +8,8 @@ import torch
 from scipy import ndimage as ndi
 
 from im2im_helpers import config, data, metrics, models, predict, tasks, train
-from im2im_helpers.pairs import Pair, Pairs
-from im2im_helpers.splits import make_split
+from im2im_helpers.data.pairs import Pair, Pairs
+from im2im_helpers.data.splits import make_split
 
 
 def _unique_values(shape):
@@ -105,13 +106,14 @@ def _noisy_pairs(dims, n=4, seed=0):
     return Pairs(items, {"source": {"folder": "memory"}})
 
 
+@pytest.mark.slow
 def test_noise2void_learns_to_denoise_from_noisy_images_alone(tmp_path):
     pairs = _noisy_pairs(2)
     # the targets are never read: replace them by garbage to prove it
     blind = Pairs([Pair(p.name, p.input, np.full_like(p.input, 1e6)) for p in pairs],
                   pairs.config)
     split = make_split(blind, tmp_path / "split.json", test=1, val=0, shuffle=False)
-    dm = data.patches(split, patch=(48, 48), batch=8, samples_per_image=24)
+    dm = data.patches(split, patch=(48, 48), batch_size=8, samples_per_image=24)
     net = models.build("unet", 2, channels=(16, 32, 64), num_res_units=1, norm="BATCH")
     task = tasks.Noise2Void(net, lr=3e-3, mask_fraction=0.02)
     run = train.fit(task, dm, tmp_path / "run", max_epochs=12, progress=False)
@@ -120,25 +122,18 @@ def test_noise2void_learns_to_denoise_from_noisy_images_alone(tmp_path):
     gain = metrics.psnr(denoised, test.target) - metrics.psnr(test.input, test.target)
     assert gain > 3, f"Noise2Void gained only {gain:.1f} dB"
     saved = config.load(tmp_path / "run" / "config.yaml")
-    assert saved.task.kind == "noise2void" and saved.task.options["mask_fraction"] == 0.02
+    assert saved.task.kind == "noise2void" and saved.task.hparams["mask_fraction"] == 0.02
     again = train.load_run_model(tmp_path / "run", tasks.Noise2Void)
-    assert again.mask_fraction == 0.02
+    assert again.hparams.mask_fraction == 0.02
     last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
     assert torch.equal(last["blind_spot_generator"], task.generator.get_state())  # resumable
 
 
 def test_noise2void_runs_in_3d(tmp_path):
     split = make_split(_noisy_pairs(3, n=2), tmp_path / "split.json", test=1, val=0)
-    dm = data.patches(split, patch=(16, 32, 32), batch=2, samples_per_image=2)
+    dm = data.patches(split, patch=(16, 32, 32), batch_size=2, samples_per_image=2)
     task = tasks.Noise2Void(models.build("unet", 3, channels=(8, 16), num_res_units=0))
     run = train.fit(task, dm, tmp_path / "run", max_epochs=2, progress=False)
     history = run.history()["train_loss_epoch"]
     assert len(history) == 2 and np.isfinite([v for *_, v in history]).all()
     assert predict.image(run.model, split.test[0].input, roi=(16, 32, 32)).shape == (1, 24, 48, 48)
-
-
-def test_unknown_task_option_is_a_config_error(tmp_path):
-    values = {"data": {"source": "ndev-labelfree"}, "model": {"name": "unet", "dims": 2},
-              "task": {"kind": "noise2void", "options": {"mask_fractoin": 0.1}}}
-    with pytest.raises(config.ConfigError, match="mask_fractoin"):
-        config.from_dict(values, "run.yaml")

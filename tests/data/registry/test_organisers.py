@@ -1,95 +1,34 @@
-"""The dataset registry against a local HTTP server serving tiny archives in each real layout."""
+"""Each real dataset layout, served as a tiny archive from a local HTTP server, is organised
+into pairs (:mod:`im2im_helpers.data.registry.organisers`)."""
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io as stdio
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
-from conftest import QuietHandler, png_bytes, tar_gz_bytes, zip_bytes  # noqa: E402
 
-from im2im_helpers import data, download, registry
-from im2im_helpers import io as imio
-from im2im_helpers.organisers import OrganiseError
-from im2im_helpers.schema import SchemaError
+from im2im_helpers import data
+from im2im_helpers.data import registry
+from im2im_helpers.data.registry.organisers import OrganiseError
+from tests.helpers import (
+    QuietHandler,
+    organised,
+    png_bytes,
+    serve_entry,
+    tar_gz_bytes,
+    tiff_bytes,
+    use,
+    zip_bytes,
+)
 
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("IM2IM_DATA", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
-def tiff_bytes(tmp_path: Path, arr: np.ndarray, dims: str) -> bytes:
-    path = tmp_path / f"tmp-{hashlib.md5(arr.tobytes()).hexdigest()}.ome.tiff"
-    imio.write_ome_tiff(path, arr, dims, overwrite=True)
-    return path.read_bytes()
-
-
-def serve(server, name: str, payloads: list[bytes], **options) -> registry.Entry:
-    """The real registry entry ``name`` with its files served locally (their real names and
-    unpack rules, sha256 of the tiny stand-ins)."""
-    root, base = server
-    entry = registry.get(name)
-    files = []
-    for spec, payload in zip(entry.files, payloads, strict=True):
-        (root / spec.filename).write_bytes(payload)
-        files.append(registry.RemoteFile(
-            url=f"{base}/{spec.filename}", filename=spec.filename, unpack=spec.unpack,
-            hash="sha256:" + hashlib.sha256(payload).hexdigest()))
-    return registry.with_files(entry, files, **options)
-
-
-def use(monkeypatch, entry: registry.Entry) -> None:
-    """Make ``registry.get(entry.name)`` return the locally served entry."""
-    real_get = registry.get
-    monkeypatch.setattr(registry, "get", lambda n: entry if n == entry.name else real_get(n))
-
-
-def organised(entry: registry.Entry, **options) -> data.Pairs:
-    folder = registry.prepare(entry, progress=False, **options)
-    parts = [p for p in ("train", "test") if (folder / p).is_dir()]
-    return {p or "all": data.load(folder / p, normalize_percentiles=None) for p in parts or [""]}
-
-
-# --- the registry files themselves -------------------------------------------------------------
-
-def test_every_registry_entry_is_valid_and_complete():
-    found = registry.entries()
-    expected = {"labelfree-2d-timelapse", "labelfree-2d-snapshots", "allen-hipsc", "glas",
-                "bbbc010", "care-planaria", "care-tribolium", "confocal-sted", "deepliif",
-                "mmv-im2im-models"}
-    assert set(found) == expected
-    for entry in found.values():
-        assert entry.licence and entry.citation and entry.layout and entry.paper_section
-        for f in entry.files:
-            assert f.hash or f.hash_note
-
-
-def test_unknown_key_and_missing_hash_are_rejected(tmp_path, monkeypatch):
-    text = (registry.registry_dir() / "glas.yaml").read_text()
-    (tmp_path / "glas.yaml").write_text(text.replace("licence:", "licence_typo: x\nlicence:"))
-    with pytest.raises(SchemaError, match=r"glas.yaml: unknown key 'licence_typo'"):
-        registry.read_entry(tmp_path / "glas.yaml")
-    values = yaml.safe_load(text)
-    values["files"][0]["hash"] = None
-    (tmp_path / "glas.yaml").write_text(yaml.safe_dump(values))
-    with pytest.raises(SchemaError, match=r"files\[0\] has no hash"):
-        registry.read_entry(tmp_path / "glas.yaml")
-
-
-# --- each real layout --------------------------------------------------------------------------
 
 def test_timelapse_channels(server, tmp_path):
     t, c = 3, 5
     movie = np.stack([np.stack([np.full((16, 20), 1000 * ci + ti, np.uint16) for ci in range(c)])
                       for ti in range(t)])
-    entry = serve(server, "labelfree-2d-timelapse", [tiff_bytes(tmp_path, movie, "TCYX")])
+    entry = serve_entry(server, "labelfree-2d-timelapse", [tiff_bytes(tmp_path, movie, "TCYX")])
     pairs = organised(entry)["all"]
     assert pairs.names == ["t000", "t001", "t002"]
     assert pairs[1].input.shape == (1, 16, 20)
@@ -104,7 +43,7 @@ def test_snapshot_families_keep_train_and_test(server, tmp_path):
         files[f"training_dataset/{part}/{stem}_bf.tif"] = tiff_bytes(tmp_path, bf, "YX")
         files[f"training_dataset/{part}/{stem}_fluo.tif"] = tiff_bytes(tmp_path, fluo, "CYX")
         files[f"training_dataset/{part}/{stem}_dpc.tif"] = tiff_bytes(tmp_path, bf, "YX")
-    parts = organised(serve(server, "labelfree-2d-snapshots", [zip_bytes(files)]))
+    parts = organised(serve_entry(server, "labelfree-2d-snapshots", [zip_bytes(files)]))
     assert parts["train"].names == ["a_r1", "b_r2"] and parts["test"].names == ["c_r3"]
     assert parts["train"][0].input.max() == 7 and parts["train"][0].target.max() == 9
     assert parts["train"][0].target.dtype == np.float32
@@ -119,7 +58,7 @@ def test_care_npz(server, tmp_path):
     files = {"Denoising_Planaria/train_data/data_label.npz": buffer.getvalue(),
              "Denoising_Planaria/test_data/condition_1/a.tif": tiff_bytes(tmp_path, vol, "ZYX"),
              "Denoising_Planaria/test_data/GT/a.tif": tiff_bytes(tmp_path, vol + 1, "ZYX")}
-    parts = organised(serve(server, "care-planaria", [tar_gz_bytes(files)]))
+    parts = organised(serve_entry(server, "care-planaria", [tar_gz_bytes(files)]))
     assert len(parts["train"]) == 3 and parts["test"].names == ["condition_1_a"]
     assert parts["train"][2].input.shape == (1, 4, 8, 8)
     np.testing.assert_allclose(parts["train"][2].target, x[2] + 10)
@@ -133,7 +72,7 @@ def test_deepliif_side_by_side_panels(server):
     train = zip_bytes({"DeepLIIF_Training_Set/p1.png": png_bytes(panels(1)),
                        "DeepLIIF_Training_Set/p2.png": png_bytes(panels(2))})
     val = zip_bytes({"DeepLIIF_Validation_Set/v1.png": png_bytes(panels(3))})
-    entry = serve(server, "deepliif", [train, val])
+    entry = serve_entry(server, "deepliif", [train, val])
     parts = organised(entry)
     assert parts["train"].names == ["p1", "p2"] and parts["test"].names == ["v1"]
     assert parts["train"][0].input.shape == (3, 8, 8)
@@ -157,7 +96,7 @@ def test_bbbc010_worms_merged_into_instance_labels(server, tmp_path):
     masks = zip_bytes({"BBBC010_v1_foreground_eachworm/A01_01_ground_truth.png": png_bytes(worm1),
                        "BBBC010_v1_foreground_eachworm/A01_02_ground_truth.png": png_bytes(worm2),
                        "BBBC010_v1_foreground_eachworm/B02_01_ground_truth.png": png_bytes(worm2)})
-    pairs = organised(serve(server, "bbbc010", [images, masks]))["all"]
+    pairs = organised(serve_entry(server, "bbbc010", [images, masks]))["all"]
     assert pairs.names == ["A01", "B02"]
     labels = pairs[0].target[0]
     assert set(np.unique(labels)) == {0, 1, 2}
@@ -173,7 +112,7 @@ def test_confocal_sted_drops_unpaired_gt(server, tmp_path):
              f"{root}/Training/gt/extra.tif": tiff_bytes(tmp_path, vol * 3, "ZYX"),
              f"{root}/test/raw/b.tif": tiff_bytes(tmp_path, vol + 1, "ZYX"),
              f"{root}/test/gt/b.tif": tiff_bytes(tmp_path, vol + 2, "ZYX")}
-    parts = organised(serve(server, "confocal-sted", [zip_bytes(files)]))
+    parts = organised(serve_entry(server, "confocal-sted", [zip_bytes(files)]))
     assert parts["train"].names == ["a"] and parts["test"].names == ["b"]
     assert parts["train"][0].input.shape == (1, 2, 6, 6)
     np.testing.assert_array_equal(parts["train"][0].target[0], vol * 2)
@@ -187,7 +126,7 @@ def test_glas_challenge_split(server):
     files = {f"{root}/{n}.bmp": png_bytes(rgb, ".bmp") for n in ("train_1", "testA_1", "testB_1")}
     files |= {f"{root}/{n}_anno.bmp": png_bytes(anno, ".bmp")
               for n in ("train_1", "testA_1", "testB_1")}
-    parts = organised(serve(server, "glas", [zip_bytes(files)]))
+    parts = organised(serve_entry(server, "glas", [zip_bytes(files)]))
     assert parts["train"].names == ["train_1"]
     assert parts["test"].names == ["testA_1", "testB_1"]
     assert parts["train"][0].input.shape == (3, 8, 10) and parts["train"][0].target.sum() == 9
@@ -199,7 +138,7 @@ def test_glas_annotations_load_as_instance_and_semantic_targets(server, tmp_path
     anno[1:4, 1:4], anno[5:7, 5:9] = 1, 2  # two glands
     files = {"train_1.bmp": png_bytes(rgb, ".bmp"), "train_1_anno.bmp": png_bytes(anno, ".bmp"),
              "testA_1.bmp": png_bytes(rgb, ".bmp"), "testA_1_anno.bmp": png_bytes(anno, ".bmp")}
-    use(monkeypatch, serve(server, "glas", [zip_bytes(files)]))
+    use(monkeypatch, serve_entry(server, "glas", [zip_bytes(files)]))
     instances = data.load("glas", normalize_target=False)
     np.testing.assert_array_equal(instances[0].target[0], anno)  # one label per gland
     semantic = data.foreground(instances)
@@ -221,7 +160,7 @@ def test_allen_downloads_only_the_chosen_fields_of_view(server, tmp_path):
     writer = csv.DictWriter(table, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    entry = serve(server, "allen-hipsc", [table.getvalue().encode()], base_url=base,
+    entry = serve_entry(server, "allen-hipsc", [table.getvalue().encode()], base_url=base,
                   max_fovs=2)
     pairs = organised(entry)["all"]
     assert pairs.names == ["fov0", "fov2"]
@@ -246,7 +185,7 @@ def test_allen_nucleus_labels_come_from_the_segmentation_files(server, tmp_path)
     writer.writerow({"fov_path": "fovs/fov0.ome.tiff", "fov_seg_path": "segs/fov0_seg.ome.tiff",
                      "structure_name": "LMNB1", "ChannelNumberBrightfield": 3,
                      "ChannelNumberStruct": 1})
-    entry = serve(server, "allen-hipsc", [table.getvalue().encode()], base_url=base,
+    entry = serve_entry(server, "allen-hipsc", [table.getvalue().encode()], base_url=base,
                   input="structure", target="nucleus_labels")
     pair = organised(entry)["all"][0]
     assert pair.input.max() == 100  # the structure channel (lamin B1: nuclear envelope)
@@ -258,102 +197,7 @@ def test_allen_nucleus_labels_come_from_the_segmentation_files(server, tmp_path)
 def test_model_archive_is_unpacked_and_listed(server):
     models = zip_bytes({"models/labelfree/2d/fnet.ckpt": b"weights"})
     sample = zip_bytes({"sample_data/exp7_image_denoising/nucleus/x.tif": b"tif"})
-    folder = registry.prepare(serve(server, "mmv-im2im-models", [models, sample]),
+    folder = registry.prepare(serve_entry(server, "mmv-im2im-models", [models, sample]),
                               progress=False)
     listing = (folder / "files.txt").read_text()
     assert "models/labelfree/2d/fnet.ckpt" in listing
-
-
-# --- failures, caching, splits ------------------------------------------------------------------
-
-def test_corrupted_byte_fails_the_hash_and_is_not_kept(server, cache, tmp_path):
-    entry = serve(server, "glas", [zip_bytes({"a.txt": b"x" * 100})])
-    root, _ = server
-    payload = bytearray((root / entry.files[0].filename).read_bytes())
-    payload[10] ^= 0xFF
-    (root / entry.files[0].filename).write_bytes(bytes(payload))
-    with pytest.raises(download.HashMismatchError, match="published checksum"):
-        registry.fetch(entry, progress=False)
-    raw = cache / "glas" / "raw"
-    assert not any(raw.iterdir())  # neither the bad file nor a temporary one
-
-
-def test_unreachable_server_explains_how_to_place_the_file(cache):
-    entry = registry.with_files(registry.get("glas"), [registry.RemoteFile(
-        url="http://127.0.0.1:9/glas.zip", filename="glas.zip", hash="sha256:" + "0" * 64)])
-    with pytest.raises(download.DownloadError) as err:
-        registry.fetch(entry, progress=False)
-    message = str(err.value)
-    assert "http://127.0.0.1:9/glas.zip" in message
-    assert str(cache / "glas" / "raw") in message and "place it" in message
-
-
-def test_interrupted_download_leaves_no_half_file(server, cache):
-    entry = serve(server, "glas", [zip_bytes({"a.txt": b"y" * 50_000})])
-    _, base = server
-    spec = entry.files[0]
-    broken = registry.with_files(entry, [registry.RemoteFile(
-        url=f"{base}/truncated/{spec.filename}", filename=spec.filename, hash=spec.hash,
-        unpack=spec.unpack)])
-    with pytest.raises(download.DownloadError):
-        registry.fetch(broken, progress=False)
-    assert not any((cache / "glas" / "raw").iterdir())
-    assert (registry.fetch(entry, progress=False) / spec.filename).is_file()  # then it works
-
-
-def test_second_load_neither_downloads_nor_organises_and_split_is_stable(
-        server, tmp_path, monkeypatch):
-    movie = np.random.default_rng(1).integers(0, 999, (6, 5, 12, 12)).astype(np.uint16)
-    entry = serve(server, "labelfree-2d-timelapse", [tiff_bytes(tmp_path, movie, "TCYX")])
-    use(monkeypatch, entry)
-    first = data.load("labelfree-2d-timelapse")
-    marker = registry.prepare(entry) / registry.DONE
-    stamp, downloads = marker.stat().st_mtime_ns, len(QuietHandler.requests_seen)
-    second = data.load("labelfree-2d-timelapse")
-    assert len(QuietHandler.requests_seen) == downloads == 1
-    assert marker.stat().st_mtime_ns == stamp
-    np.testing.assert_array_equal(first[3].target, second[3].target)
-    a = data.split(first, seed=4, path=tmp_path / "a.json")
-    b = data.split(second, seed=4, path=tmp_path / "b.json")
-    assert json.loads((tmp_path / "a.json").read_text()) == json.loads(
-        (tmp_path / "b.json").read_text())
-    assert len(a.test) == 1  # the paper's 15 % of 6 time points, rounded
-    assert b.config["test"] == 0.15
-
-
-def test_source_split_is_kept(server, tmp_path, monkeypatch):
-    rgb = np.full((8, 10, 3), 100, np.uint8)
-    files = {f"{n}.bmp": png_bytes(rgb, ".bmp") for n in ("train_1", "train_2", "testA_1")}
-    files |= {f"{n}_anno.bmp": png_bytes(rgb[..., 0], ".bmp")
-              for n in ("train_1", "train_2", "testA_1")}
-    use(monkeypatch, serve(server, "glas", [zip_bytes(files)]))
-    split = data.split(data.load("glas", normalize_target=False), val=0, path=tmp_path / "s.json")
-    assert split.test.names == ["test/testA_1"]
-    assert split.train.names == ["train/train_1", "train/train_2"]
-
-
-def test_command_line_lists_describes_and_prepares(server, tmp_path, monkeypatch):
-    import subprocess
-    import sys
-    from dataclasses import asdict
-
-    movie = np.zeros((2, 5, 8, 8), np.uint16)
-    entry = serve(server, "labelfree-2d-timelapse", [tiff_bytes(tmp_path, movie, "TCYX")])
-    own = tmp_path / "registry"
-    own.mkdir()
-    (own / f"{entry.name}.yaml").write_text(yaml.safe_dump(asdict(entry)))
-    monkeypatch.setenv("IM2IM_REGISTRY", str(own))
-
-    def cli(*args):
-        return subprocess.run([sys.executable, "-m", "im2im_helpers", "data", *args],
-                              capture_output=True, text=True)
-
-    listing = cli("list")
-    assert listing.returncode == 0 and "labelfree-2d-timelapse" in listing.stdout
-    assert "no" in listing.stdout.splitlines()[1]  # not cached yet
-    assert "mCherry-H2B" in cli("info", entry.name).stdout
-    prepared = cli("prepare", entry.name)
-    assert prepared.returncode == 0, prepared.stderr
-    assert "yes" in cli("list").stdout.splitlines()[1]
-    unknown = cli("info", "nope")
-    assert unknown.returncode == 2 and "not in the registry" in unknown.stderr

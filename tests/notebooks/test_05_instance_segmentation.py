@@ -1,0 +1,24 @@
+"""Tutorial 05 (instance segmentation): QUICK run on the offline nuclei (Otsu + watershed,
+3-class U-Net, embeddings)."""
+
+import pytest
+
+from tests.notebooks.helpers import assert_label_image, held_out, quick_record
+
+NOTEBOOK = "05_instance_segmentation"
+pytestmark = [pytest.mark.notebook, pytest.mark.slow]
+
+
+def test_quick_run(run_tutorial):
+    folder = run_tutorial(NOTEBOOK)
+    record = quick_record(folder)
+    held_out(folder, record["test_images"])
+    # the 3-class network holds out the same images as the others
+    held_out(folder, record["test_images"], "split_three_class.json")
+    for name, loss in record["train_loss"].items():  # 3-class and embedding networks
+        assert loss["last"] < loss["first"], name
+    assert record["methods"]["otsu_watershed"]["ap50"] > 0.7
+    assert set(record["semantic_vs_instance"]) == {
+        "semantic + connected components", "otsu_watershed", "three_class", "embedding"}
+    for name in record["test_images"]:
+        assert_label_image(folder / "predictions" / f"{name}_labels.ome.tiff")

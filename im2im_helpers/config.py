@@ -27,6 +27,8 @@ from im2im_helpers.schema import from_dict as schema_from_dict
 
 #: A configuration file is malformed: unknown key, wrong type or missing value.
 ConfigError = SchemaError
+#: First line of every saved configuration (a run folder is recognised by it).
+HEADER = "# im2im run configuration: python -m im2im_helpers train <this file> --out <folder>\n"
 
 
 @dataclass
@@ -144,8 +146,7 @@ def save(cfg: RunConfig, path: str | os.PathLike, overwrite: bool = False) -> Pa
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path}: already exists; pass overwrite=True to replace it.")
-    text = "# im2im run configuration: python -m im2im_helpers train <this file> --out <folder>\n"
-    text += yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+    text = HEADER + yaml.safe_dump(cfg.to_dict(), sort_keys=False)
     return io.write_text(path, text)
 
 

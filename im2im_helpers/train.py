@@ -24,10 +24,20 @@ from im2im_helpers.tasks import hyperparameters
 CHECKPOINTS = "checkpoints"
 LOGS = "logs"
 CONFIG = "config.yaml"
+#: Everything :func:`fit` writes into a run folder (``samples``: a GAN's images per epoch).
+RUN_ENTRIES = frozenset({CONFIG, CHECKPOINTS, LOGS, "samples"})
 
 
 class RunExistsError(FileExistsError):
     """The run folder already holds a run and neither resuming nor overwriting was asked for."""
+
+
+class RunFolderError(RuntimeError):
+    """A folder cannot be used as a run folder as asked (see the message)."""
+
+
+class NotARunError(RunFolderError):
+    """The folder is not empty and holds something other than a run: it is left untouched."""
 
 
 @dataclass
@@ -91,25 +101,99 @@ def read_history(path: str | os.PathLike) -> dict[str, list[tuple[int, int, floa
 
 
 def _prepare_folder(out: Path, resume: bool, overwrite: bool) -> Path | None:
-    """Decide what happens to an existing run folder; return the checkpoint to resume from."""
+    """Decide what happens to an existing folder; return the checkpoint to resume from.
+
+    Only an empty folder or a run folder (see :func:`is_run`) is ever written into, and only a
+    run's own entries are ever deleted."""
     if resume and overwrite:
         raise ValueError("Pass resume=True or overwrite=True, not both.")
-    existing = out.is_dir() and any(out.iterdir())
-    if not existing:
+    if out.exists() and not out.is_dir():
+        raise RunFolderError(f"{out}: is a file, not a folder. Choose a folder for the run.")
+    if not out.is_dir() or not any(out.iterdir()):
         return None
+    others = foreign_entries(out)
+    if others or not is_run(out):
+        what = f"it holds {others[:5]}" if others else f"it has no {CONFIG} written by a run"
+        raise NotARunError(
+            f"{out}: not a run folder ({what}); nothing was changed. train.fit writes only into "
+            "a new or empty folder, or a run folder it made (config.yaml, checkpoints/, logs/), "
+            "and deletes nothing else. Choose another output folder.")
     ckpt = last_checkpoint(out)
-    if resume and ckpt is not None:
+    if resume:  # a run that never finished an epoch has nothing to resume: it starts again
+        if ckpt is not None:
+            check_recorded_paths(ckpt, out)
         return ckpt
     if overwrite:
-        shutil.rmtree(out)
-        return None
-    if resume:  # a folder with a run that never finished an epoch: nothing to resume
+        for entry in out.iterdir():  # foreign_entries() is empty: each one is the run's own
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
         return None
     raise RunExistsError(
         f"{out}: already holds a run and was left untouched. Pass resume=True to continue it "
         "from its last checkpoint, overwrite=True to delete it and start again, or choose "
         "another output folder."
     )
+
+
+def is_run(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a run written by :func:`fit`: its ``config.yaml`` starts with the
+    header :func:`im2im_helpers.config.save` writes."""
+    cfg = Path(path) / CONFIG
+    if not cfg.is_file():
+        return False
+    with open(cfg, errors="replace") as f:
+        return f.readline().startswith(run_config.HEADER.strip())
+
+
+def foreign_entries(path: str | os.PathLike) -> list[str]:
+    """Names in the folder ``path`` that a run does not write (sorted)."""
+    return sorted(e.name for e in Path(path).iterdir() if e.name not in RUN_ENTRIES)
+
+
+#: Keys of a ``ModelCheckpoint``'s saved state that hold file paths.
+_PATH_KEYS = ("best_model_path", "kth_best_model_path", "last_model_path")
+
+
+def _model_checkpoint_states(ckpt: Path) -> list[dict]:
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    return [v for k, v in state.get("callbacks", {}).items()
+            if k.startswith("ModelCheckpoint") and isinstance(v, dict)]
+
+
+def check_recorded_paths(ckpt: Path, out: Path) -> None:
+    """Refuse a checkpoint whose saved callback state names files outside ``out``'s
+    checkpoints folder: on resume Lightning would load them as the best weights, or delete
+    them as outdated checkpoints."""
+    inside = (out / CHECKPOINTS).resolve()
+    for state in _model_checkpoint_states(ckpt):
+        paths = [state.get(k) for k in _PATH_KEYS] + list(state.get("best_k_models") or {})
+        for recorded in filter(None, paths):
+            if Path(recorded).resolve().parent != inside:
+                raise RunFolderError(
+                    f"{ckpt}: records the checkpoint {recorded}, outside this run's "
+                    f"{inside}. The run was moved, or the file edited; nothing was loaded. "
+                    "Resume it from its original folder, or start a new run.")
+
+
+def recorded_score(ckpt: Path, monitor: str = "val_loss") -> float:
+    """The ``monitor`` score a best checkpoint was saved with (``inf`` when it has none)."""
+    for state in _model_checkpoint_states(ckpt):
+        if state.get("monitor") == monitor and state.get("current_score") is not None:
+            return float(state["current_score"])
+    return float("inf")
+
+
+def keep_best(out: Path) -> Path | None:
+    """The best checkpoint of the run folder ``out`` by its recorded validation loss; the
+    other ``best-*`` files (left by an interrupted or resumed run) are deleted."""
+    bests = sorted((out / CHECKPOINTS).glob("best-*.ckpt"))
+    if not bests:
+        return None
+    scores = {p: recorded_score(p) for p in bests}
+    keep = min(bests, key=scores.get)
+    for p in bests:
+        if p != keep:
+            p.unlink()
+    return keep
 
 
 def fit(
@@ -174,6 +258,8 @@ def fit(
                            save_top_k=1, enable_version_counter=False)
     best = ModelCheckpoint(dirpath=out / CHECKPOINTS, filename="best-{epoch:03d}",
                            monitor="val_loss", save_top_k=1) if has_val else None
+    # "best" saves before "last" at the end of an epoch, so last.ckpt records the best file
+    # that exists (saved the other way round, it names the previous best, already deleted)
     s = settings
     trainer = L.Trainer(
         default_root_dir=out,
@@ -187,7 +273,7 @@ def fit(
         precision=s.precision,
         logger=CSVLogger(out, name=LOGS, version=f"attempt-{attempt}"),
         # the bar redraws every 10 steps: per-step redraws cost ~2 % of a small model's step
-        callbacks=[last, *([best] if best else []),
+        callbacks=[*([best] if best else []), last,
                    *([TQDMProgressBar(refresh_rate=10)] if progress else []), *(callbacks or [])],
         enable_progress_bar=progress,
         enable_model_summary=progress,
@@ -196,8 +282,9 @@ def fit(
     )
     task.train()  # a task returned by an earlier fit is in eval mode; Lightning keeps modes
     trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
-    if restore_best and best is not None and best.best_model_path:
-        state = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
+    best_file = keep_best(out) if best is not None else None
+    if restore_best and best_file is not None:
+        state = torch.load(best_file, map_location="cpu", weights_only=True)
         task.load_state_dict(state["state_dict"])
     task.eval()
     attach_run(task, out)
@@ -220,7 +307,7 @@ def save_hparams(path: str | os.PathLike, task: L.LightningModule) -> None:
     path = Path(path)
     values = dict(task.hparams)
     for ckpt in sorted((path / CHECKPOINTS).glob("*.ckpt")):
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
         state["hyper_parameters"] = {**state.get("hyper_parameters", {}), **values}
         io.write_bytes(ckpt, lambda f, s=state: torch.save(s, f))
     if (path / CONFIG).is_file():

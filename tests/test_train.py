@@ -81,3 +81,70 @@ def test_yaml_run_reproduces_the_notebook_configuration(pair_folder, tmp_path):
     for a, b in zip(run.model.state_dict().values(), run2.model.state_dict().values()):
         torch.testing.assert_close(a, b)  # same data, seed, steps -> same weights
     assert config.load(run2.path / "config.yaml") == cfg
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_run(pair_folder, tmp_path):
+    """Issue 14, item 1: overwrite=True deletes only a run; a user's folder is kept whole."""
+    task, dm = small_run(pair_folder, tmp_path)
+    mine = tmp_path / "my documents"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("years of work")
+    (mine / "raw").mkdir()
+    (mine / "raw" / "image.tif").write_bytes(b"\x00" * 10)
+    for flag in ("overwrite", "resume"):
+        with pytest.raises(train.NotARunError, match=r"my documents.*not a run folder.*thesis"):
+            train.fit(task, dm, mine, max_epochs=1, progress=False, **{flag: True})
+    assert (mine / "thesis.txt").read_text() == "years of work"
+    assert (mine / "raw" / "image.tif").is_file() and len(list(mine.iterdir())) == 2
+
+
+def test_overwrite_refuses_a_run_folder_holding_other_files(pair_folder, tmp_path):
+    task, dm = small_run(pair_folder, tmp_path)
+    run = train.fit(task, dm, tmp_path / "run", max_epochs=1, progress=False)
+    (run.path / "notes.md").write_text("keep me")
+    with pytest.raises(train.NotARunError, match=r"notes.md"):
+        train.fit(task, dm, run.path, max_epochs=1, overwrite=True, progress=False)
+    assert (run.path / "notes.md").read_text() == "keep me"
+    (run.path / "notes.md").unlink()
+    again = train.fit(task, dm, run.path, max_epochs=1, overwrite=True, progress=False)
+    assert len(list((again.path / "logs").glob("attempt-*"))) == 1
+
+
+def test_the_best_weights_are_loaded_weights_only_from_inside_the_run(pair_folder, tmp_path,
+                                                                      monkeypatch):
+    """Issue 14, item 3: the best checkpoint's path comes from inside last.ckpt; it must lie in
+    the run folder and be read as weights only."""
+    task, dm = small_run(pair_folder, tmp_path)
+    train.fit(task, dm, tmp_path / "run", max_epochs=1, progress=False)
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    state = torch.load(ckpt, weights_only=True)
+    elsewhere = tmp_path / "elsewhere.ckpt"
+    torch.save(state, elsewhere)
+    for key, value in state["callbacks"].items():
+        if "best_model_path" in value:
+            state["callbacks"][key]["best_model_path"] = str(elsewhere)
+    torch.save(state, ckpt)
+    loads = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: loads.append(k) or real_load(*a, **k))
+    task2, dm2 = small_run(pair_folder, tmp_path)
+    with pytest.raises(train.RunFolderError, match=r"elsewhere.ckpt.*outside"):
+        train.fit(task2, dm2, tmp_path / "run", max_epochs=2, resume=True, progress=False)
+    assert all(k.get("weights_only", True) for k in loads), loads
+
+
+def test_resuming_a_finished_run_returns_it(pair_folder, tmp_path):
+    """Issue 14, item 4: resume of a finished run is a no-op, the best weights are found."""
+    task, dm = small_run(pair_folder, tmp_path)
+    first = train.fit(task, dm, tmp_path / "run", max_epochs=3, progress=False)
+    weights = {k: v.clone() for k, v in first.model.state_dict().items()}
+    task2, dm2 = small_run(pair_folder, tmp_path)
+    again = train.fit(task2, dm2, tmp_path / "run", max_epochs=3, resume=True, progress=False)
+    for name, value in again.model.state_dict().items():
+        torch.testing.assert_close(value, weights[name], msg=name)
+    assert len(list((again.path / "checkpoints").glob("best-*.ckpt"))) == 1
+    # one more epoch that may or may not beat the best: still exactly one best file, loadable
+    task3, dm3 = small_run(pair_folder, tmp_path)
+    more = train.fit(task3, dm3, tmp_path / "run", max_epochs=4, resume=True, progress=False)
+    assert more.trainer.current_epoch == 4
+    assert len(list((more.path / "checkpoints").glob("best-*.ckpt"))) == 1

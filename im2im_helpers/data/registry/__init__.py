@@ -21,7 +21,7 @@ from pathlib import Path
 import pooch
 import yaml
 
-from im2im_helpers.data.registry import download
+from im2im_helpers.data.registry import archives, download
 from im2im_helpers.data.registry.organisers import ORGANISERS
 from im2im_helpers.schema import SchemaError, from_dict
 
@@ -81,7 +81,6 @@ class Entry:
     notes: str | None = None
 
 
-UNPACKERS = {"zip": pooch.Unzip, "tar.gz": pooch.Untar, None: None}
 
 
 def registry_dir() -> Path:
@@ -112,7 +111,7 @@ def check_entry(entry: Entry, origin: str) -> Entry:
                               "published, 'hash_note' saying so.")
         if f.hash is not None and f.hash.split(":")[0] not in ("md5", "sha256"):
             raise SchemaError(f"{origin}: files[{i}].hash must start with md5: or sha256:.")
-        if f.unpack not in UNPACKERS:
+        if f.unpack is not None and f.unpack not in archives.UNPACKERS:
             raise SchemaError(f"{origin}: files[{i}].unpack must be zip, tar.gz or empty.")
     if not entry.split.keep_source_split and not 0 < entry.split.test < 1 \
             and entry.organiser != "unpack_only":
@@ -150,13 +149,14 @@ def fetch(entry: Entry | str, progress: bool = True) -> Path:
     raw = cache_dir() / entry.name / "raw"
     for f in entry.files:
         path = download.fetch([f.url, *f.mirrors], f.hash, raw, f.filename, progress)
-        unpacker = UNPACKERS[f.unpack]
-        if unpacker is not None:
+        if f.unpack is not None:
             target = raw / (f.filename + ".unpacked")
             if not target.is_dir():
                 tmp = Path(tempfile.mkdtemp(prefix=".unpacking-", dir=raw))
-                unpacker(extract_dir=str(tmp))(str(path), "download", None)
-                os.replace(tmp, target)  # complete or absent, never half unpacked
+                # checked member by member; removed again on any error
+                archives.unpack(path, f.unpack, tmp / "content", f.size)
+                os.replace(tmp / "content", target)  # complete or absent, never half unpacked
+                tmp.rmdir()
     return raw
 
 

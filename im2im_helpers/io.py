@@ -6,8 +6,10 @@ bioio is not installed. The two cannot share one environment, so exactly one of 
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,11 +141,37 @@ def as_tczyx(data: np.ndarray, dims: str) -> np.ndarray:
     return out
 
 
+#: A temporary file of an atomic write older than this (seconds) was left by a killed write.
+STALE_SECONDS = 600
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files (``.NAME.*`` beside ``path``) that atomic writes to ``path``
+    left behind when they were killed, if older than :data:`STALE_SECONDS`; return them.
+
+    Only files with the prefix these writers use for ``path`` are touched, so nothing else in
+    the folder is ever removed; a write still running elsewhere (younger) keeps its file.
+    """
+    path = Path(path)
+    now = time.time()
+    removed = []
+    if path.parent.is_dir():
+        for tmp in path.parent.glob(f".{glob.escape(path.name)}.*"):
+            try:
+                if tmp.is_file() and now - tmp.stat().st_mtime > STALE_SECONDS:
+                    tmp.unlink()
+                    removed.append(tmp)
+            except FileNotFoundError:
+                continue
+    return removed
+
+
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` atomically (a temporary file renamed into place), creating the
     folder; a reader never sees a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w") as f:
         f.write(text)
@@ -156,6 +184,7 @@ def write_bytes(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> P
     place, removed if ``write`` fails), creating the folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -169,7 +198,15 @@ def write_bytes(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> P
 
 def _storable(data: np.ndarray, path: Path) -> np.ndarray:
     """OME-TIFF has no 64-bit integer pixel type: label images from scikit-image (int64) are
-    stored as 32-bit integers when their values fit, losslessly; otherwise it is an error."""
+    stored as 32-bit integers when their values fit, losslessly; otherwise it is an error. A
+    boolean mask is stored as uint8 0/1; other types the format cannot hold are an error that
+    names the file."""
+    if data.dtype == bool:
+        return data.astype(np.uint8)
+    if data.dtype.kind not in "iuf":
+        raise ImageWriteError(
+            f"{path}: cannot store {data.dtype} pixels in OME-TIFF; convert to an integer or "
+            "float type first (e.g. data.astype(np.float32)).")
     if data.dtype.kind not in "iu" or data.dtype.itemsize < 8:
         return data
     if data.size and (data.min() < 0 or data.max() > np.iinfo(np.uint32).max):
@@ -220,6 +257,7 @@ def write_ome_tiff(
         raise ImageWriteError(f"{path}: folder {path.parent} does not exist; create it first.")
     full = _storable(as_tczyx(np.asarray(data), dims), path)
     _, _, writer, pps_cls = _backend()
+    remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".ome.tiff", dir=path.parent)
     os.close(fd)
     os.unlink(tmp)  # the writer refuses to write over an existing file

@@ -1,6 +1,7 @@
 """OME-TIFF reading and writing (runs with bioio, and with aicsimageio in its own venv)."""
 
 import os
+import time
 
 import numpy as np
 import pytest
@@ -79,3 +80,30 @@ def test_int64_label_images_are_stored_losslessly(tmp_path):
     assert back.dtype.kind in "iu" and np.array_equal(back, labels)
     with pytest.raises(io.ImageWriteError, match="relabel"):
         io.write_ome_tiff(tmp_path / "bad.ome.tiff", labels - 1, "YX")
+
+
+def test_a_boolean_mask_is_written_as_0_and_1(tmp_path):
+    """Issue 14, item 13: a bool array used to fail inside the writer without naming the file."""
+    mask = np.zeros((16, 16), bool)
+    mask[4:8, 4:12] = True
+    path = io.write_ome_tiff(tmp_path / "mask.ome.tiff", mask, "YX")
+    back = io.read(path).data[0, 0, 0]
+    assert back.dtype == np.uint8 and np.array_equal(back, mask.astype(np.uint8))
+    with pytest.raises(io.ImageWriteError, match=r"strings.ome.tiff.*cannot store"):
+        io.write_ome_tiff(tmp_path / "strings.ome.tiff", np.full((4, 4), "a"), "YX")
+
+
+def test_a_killed_write_leaves_no_temporary_file_behind_the_next_one(tmp_path):
+    """Issue 14, item 13: a stale hidden temporary of a killed write is removed by the next
+    write to the same place; a recent one (a write still running) and other files are kept."""
+    stale = tmp_path / ".pred.ome.tiff.abc123.ome.tiff"
+    stale.write_bytes(b"\0" * 1000)
+    old = time.time() - 2 * io.STALE_SECONDS
+    os.utime(stale, (old, old))
+    running = tmp_path / ".pred.ome.tiff.def456.ome.tiff"
+    running.write_bytes(b"\0")
+    other = tmp_path / ".other.ome.tiff.abc.ome.tiff"
+    other.write_bytes(b"\0")
+    os.utime(other, (old, old))
+    io.write_ome_tiff(tmp_path / "pred.ome.tiff", np.zeros((8, 8), np.float32), "YX")
+    assert not stale.exists() and running.exists() and other.exists()

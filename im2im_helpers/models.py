@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 from monai.networks import nets
 from torch import nn
@@ -94,6 +95,28 @@ def build(name: str, dims: int, in_channels: int = 1, out_channels: int = 1, see
 
 #: Output activations :func:`build` can append (``activation=...``).
 ACTIVATIONS: dict[str, type[nn.Module]] = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+
+
+#: Size multiple assumed for a network that :func:`build` did not make (a safe over-estimate
+#: for U-Nets of up to five levels).
+DEFAULT_SIZE_MULTIPLE = 32
+
+
+def size_multiple(spec: dict | None) -> int:
+    """The number every spatial size of a network's input must be a multiple of, so that its
+    down- and up-sampling paths meet again: the product of its strides (2 per level of a U-Net;
+    16 for MONAI's BasicUNet), from the ``im2im_spec`` of :func:`build`;
+    :data:`DEFAULT_SIZE_MULTIPLE` when ``spec`` is ``None``."""
+    if not spec:
+        return DEFAULT_SIZE_MULTIPLE
+    name = spec.get("name")
+    if name == "basic_unet":
+        return 16
+    if name == "dyn_unet":
+        return 2 ** (len(spec.get("filters", (32, 64, 128, 256))) - 1)
+    channels = spec.get("channels", (32, 64, 128, 256))
+    strides = spec.get("strides") or [2] * (len(channels) - 1)
+    return int(np.prod([int(np.max(s)) for s in strides]))
 
 
 def check_options(name: str, options: dict) -> None:

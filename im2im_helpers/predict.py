@@ -11,14 +11,24 @@ import torch
 from monai.inferers import sliding_window_inference
 from torch import nn
 
-from im2im_helpers import io
+from im2im_helpers import io, models
 from im2im_helpers.data.pairs import check_finite, percentile_normalize
 
 
-def _model_dims(model: nn.Module) -> int | None:
+def _model_spec(model: nn.Module) -> dict | None:
     spec = getattr(model, "hparams", {}).get("model") if hasattr(model, "hparams") else None
-    spec = spec or getattr(getattr(model, "net", model), "im2im_spec", None)
+    return spec or getattr(getattr(model, "net", model), "im2im_spec", None)
+
+
+def _model_dims(model: nn.Module) -> int | None:
+    spec = _model_spec(model)
     return spec.get("dims") if spec else None
+
+
+def valid_window(roi: Sequence[int], multiple: int) -> tuple[int, ...]:
+    """``roi`` with every size rounded up to a multiple of ``multiple`` (see
+    :func:`im2im_helpers.models.size_multiple`)."""
+    return tuple(int(-(-int(r) // multiple) * multiple) for r in roi)
 
 
 def _turn(roi: Sequence[int] | None, k: int) -> tuple | None:
@@ -60,6 +70,9 @@ def image(
         time point at a time.
     roi : sequence of int, optional
         Window size, normally the training patch size. By default one window covers the image.
+        Sizes the network cannot take are rounded up to the next multiple it can
+        (:func:`im2im_helpers.models.size_multiple`); the image is padded to the window and the
+        prediction cropped back, so the output always has the input's spatial shape.
     overlap : float
         Fraction of overlap between neighbouring windows.
     batch_size : int
@@ -107,7 +120,8 @@ def image(
     model.eval()
     device = torch.device(device) if device is not None else _device(model)
     model.to(device)
-    roi = tuple(roi) if roi is not None else tuple(x.shape[1:])
+    roi = valid_window(roi if roi is not None else x.shape[1:],
+                       models.size_multiple(_model_spec(model)))
     tensor = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None]
     out = sliding_window_inference(
         tensor, roi, batch_size, model, overlap=overlap, mode=blend,

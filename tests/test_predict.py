@@ -84,3 +84,20 @@ def test_test_time_augmentation_undoes_every_turn_and_flip():
     inner = (slice(None), slice(2, -2), slice(2, -2))
     expected = (np.roll(x, 1, 1) + np.roll(x, -1, 1) + np.roll(x, 1, 2) + np.roll(x, -1, 2)) / 4
     np.testing.assert_allclose(averaged[inner], expected[inner], atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(50, 75), (5, 7), (33, 64)])
+def test_without_a_window_any_image_size_comes_back_in_its_own_shape(shape):
+    """Issue 14, item 10: a 3-level U-Net cannot take 50 x 75; one window used to fail inside
+    torch or return 6 x 8 for 5 x 7."""
+    net = models.build("unet", 2, channels=(4, 8, 16), num_res_units=0)
+    x = np.random.default_rng(0).random((1, *shape)).astype(np.float32)
+    out = predict.image(net, x)
+    assert out.shape == (1, *shape) and np.isfinite(out).all()
+    assert predict.image(net, x, roi=(30, 30)).shape == (1, *shape)  # 30 is not a multiple of 4
+
+
+def test_size_multiple_follows_the_network():
+    assert models.size_multiple(models.build("unet", 2, channels=(4, 8, 16)).im2im_spec) == 4
+    assert models.size_multiple(models.build("basic_unet", 2).im2im_spec) == 16
+    assert models.size_multiple(None) == models.DEFAULT_SIZE_MULTIPLE

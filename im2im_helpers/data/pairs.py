@@ -129,6 +129,15 @@ def _images_in(folder: Path) -> list[Path]:
     )
 
 
+def _add(files: dict[str, Path], role: str, path: Path) -> None:
+    """Record ``path`` as the ``role`` file of a pair, refusing a second file for it."""
+    if role in files:
+        raise PairError(
+            f"{files[role]} and {path}: two {role} files for the same pair (same name, other "
+            "extension); one would be ignored. Remove or rename one of them.")
+    files[role] = path
+
+
 def find_pair_files(folder: str | os.PathLike) -> list[dict[str, Path]]:
     """Find ``X_IM``/``X_GT`` (optional ``X_CM``) files, or equal names in ``IM/``, ``GT/``,
     ``CM/``.
@@ -143,12 +152,12 @@ def find_pair_files(folder: str | os.PathLike) -> list[dict[str, Path]]:
         for role in ("IM", "GT", "CM"):
             if (folder / role).is_dir():
                 for p in _images_in(folder / role):
-                    groups.setdefault(file_stem(p), {})[role] = p
+                    _add(groups.setdefault(file_stem(p), {}), role, p)
     else:
         for p in _images_in(folder):
             m = _ROLE.match(file_stem(p))
             if m:
-                groups.setdefault(m["stem"], {})[m["role"]] = p
+                _add(groups.setdefault(m["stem"], {}), m["role"], p)
     if not groups:
         raise PairError(
             f"{folder}: no training pairs found. Expected files named X_IM.tif and X_GT.tif "
@@ -178,13 +187,22 @@ def load_folder(folder: str | os.PathLike, dims: int | None = None) -> Pairs:
         pairs.simulated = bool(record.get("simulated"))
         pairs.config["made"] = record.get("config", {})
         names = {_flat(n): n for n in record.get("names", [])}
-    for files in find_pair_files(folder):
-        im = io.read(files["IM"])
-        dims = dims or (3 if im.data.shape[2] > 1 else 2)
+    if dims not in (None, 2, 3):
+        raise PairError(f"dims={dims}: images are 2D or 3D; pass dims=2, dims=3 or leave it out.")
+    found = find_pair_files(folder)
+    images = {f["name"]: {role: io.read(f[role]) for role in ("IM", "GT", "CM") if role in f}
+              for f in found}
+    dims = dims or _common_dims(found, images)
+    channels: dict[str, dict[int, Path]] = {}
+    for files in found:
+        im = images[files["name"]]["IM"]
+        if dims == 3 and im.data.shape[2] == 1:
+            raise PairError(f"{files['IM']}: is 2D (one Z plane) but a 3D dataset was asked for; "
+                            "pass dims=2, or give it its Z planes.")
         arrays = {"IM": spatial_array(im, dims, str(files["IM"]))}
         for role in ("GT", "CM"):
             if role in files:
-                arrays[role] = spatial_array(io.read(files[role]), dims, str(files[role]))
+                arrays[role] = spatial_array(images[files["name"]][role], dims, str(files[role]))
                 if arrays[role].shape[1:] != arrays["IM"].shape[1:]:
                     raise PairError(
                         f"{files[role]}: spatial shape {arrays[role].shape[1:]} differs from its "
@@ -193,6 +211,13 @@ def load_folder(folder: str | os.PathLike, dims: int | None = None) -> Pairs:
                     )
         for role, arr in arrays.items():
             check_finite(arr, str(files[role]))
+            channels.setdefault(role, {}).setdefault(arr.shape[0], files[role])
+            if len(channels[role]) > 1:
+                (c1, f1), (c2, f2) = list(channels[role].items())[:2]
+                raise PairError(f"{f1} has {c1} channel(s) but {f2} has {c2}: every {role} "
+                                "image of a dataset needs the same channels. Select or add "
+                                "channels so they match.")
+        _check_exact_in_float32(arrays["GT"], files["GT"])
         pairs.append(
             Pair(
                 names.get(files["name"], files["name"]),
@@ -206,6 +231,39 @@ def load_folder(folder: str | os.PathLike, dims: int | None = None) -> Pairs:
     return pairs
 
 
+def _common_dims(found: list[dict[str, Path]], images: dict[str, dict[str, io.Image]]) -> int:
+    """2 or 3: the dimensionality of every input file; mixed 2D and 3D files are an error."""
+    kinds: dict[int, list[Path]] = {}
+    for files in found:
+        z = images[files["name"]]["IM"].data.shape[2]
+        kinds.setdefault(3 if z > 1 else 2, []).append(files["IM"])
+    if len(kinds) > 1:
+        raise PairError(f"2D files (e.g. {kinds[2][0]}) and 3D files (e.g. {kinds[3][0]}) in one "
+                        "dataset: keep them in separate folders, or pass dims=3 after giving "
+                        "every file its Z planes.")
+    return next(iter(kinds))
+
+
+#: Integers above this are not all exactly representable in float32 (24-bit mantissa).
+FLOAT32_EXACT = 2**24
+
+
+def _check_exact_in_float32(target: np.ndarray, path: Path) -> None:
+    """Refuse integer targets (label images) that float32 would change."""
+    if np.issubdtype(target.dtype, np.integer) and target.size and (
+            int(target.max()) > FLOAT32_EXACT or int(target.min()) < -FLOAT32_EXACT):
+        raise PairError(f"{path}: labels up to {int(target.max())} cannot be kept exactly as "
+                        f"float32 (exact up to {FLOAT32_EXACT}); number the objects 1..N first "
+                        "(skimage.segmentation.relabel_sequential).")
+
+
+def check_percentiles(low: float, high: float) -> None:
+    """Refuse percentiles that would invert or not scale an image."""
+    if not 0 <= low < high <= 100:
+        raise ValueError(f"normalize_percentiles=({low}, {high}): need 0 <= low < high <= 100, "
+                         "e.g. (1, 99.8); (high, low) would invert the images.")
+
+
 def percentile_normalize(
     x: np.ndarray, low: float = 1.0, high: float = 99.8, eps: float = 1e-6
 ) -> np.ndarray:
@@ -213,6 +271,7 @@ def percentile_normalize(
 
     Values outside are kept (not clipped), as in CARE/CSBDeep normalisation.
     """
+    check_percentiles(low, high)
     x = np.asarray(x, dtype=np.float32)
     axes = tuple(range(1, x.ndim))
     lo = np.percentile(x, low, axis=axes, keepdims=True)

@@ -121,3 +121,52 @@ def test_halves_cut_inputs_and_labels_along_x():
     np.testing.assert_array_equal(np.concatenate([p.target for p in parts], axis=-1),
                                   whole[0].target)
     assert parts[1].origin["half"] == "right" and parts[0].input.flags["C_CONTIGUOUS"]
+
+
+def test_two_files_for_one_role_are_an_error(tmp_path):
+    """Issue 14, item 11: ``a_IM.tif`` beside ``a_IM.tiff`` used to drop one silently."""
+    img = np.ones((8, 8), np.float32)
+    for name in ("a_IM.tif", "a_IM.tiff", "a_GT.tif"):
+        write(tmp_path / name, img)
+    with pytest.raises(PairError, match=r"a_IM.tif.* and .*a_IM.tiff: two IM files"):
+        data.load(tmp_path)
+
+
+def test_2d_and_3d_files_in_one_folder_are_an_error(tmp_path):
+    """Issue 14, item 11: the first file used to decide, and 2D files became Z=1 stacks."""
+    write(tmp_path / "a_IM.tif", np.ones((8, 8), np.float32))
+    write(tmp_path / "a_GT.tif", np.ones((8, 8), np.float32))
+    write(tmp_path / "b_IM.tif", np.ones((4, 8, 8), np.float32), "ZYX")
+    write(tmp_path / "b_GT.tif", np.ones((4, 8, 8), np.float32), "ZYX")
+    with pytest.raises(PairError, match=r"2D files .*a_IM.tif.* and 3D files .*b_IM.tif"):
+        data.load(tmp_path)
+    with pytest.raises(PairError, match=r"a_IM.tif: is 2D .* 3D dataset was asked for"):
+        data.load(tmp_path, dims=3)
+
+
+def test_inputs_with_different_channel_counts_are_an_error_at_load(tmp_path):
+    """Issue 14, item 11: accepted, then a collate error naming no file."""
+    write(tmp_path / "a_IM.tif", np.ones((1, 8, 8), np.float32), "CYX")
+    write(tmp_path / "b_IM.tif", np.ones((2, 8, 8), np.float32), "CYX")
+    for stem in "ab":
+        write(tmp_path / f"{stem}_GT.tif", np.ones((8, 8), np.float32))
+    with pytest.raises(PairError, match=r"a_IM.tif has 1 channel.*b_IM.tif has 2"):
+        data.load(tmp_path)
+
+
+def test_labels_float32_cannot_hold_are_an_error(tmp_path):
+    """Issue 14, item 11: label 2**24 + 1 used to become 2**24 silently."""
+    labels = np.zeros((8, 8), np.uint32)
+    labels[2:4, 2:4] = 2**24 + 1
+    write(tmp_path / "a_IM.tif", np.ones((8, 8), np.float32))
+    write(tmp_path / "a_GT.tif", labels)
+    with pytest.raises(PairError, match=r"a_GT.tif: labels up to 16777217.*relabel"):
+        data.load(tmp_path, normalize_target=False)
+
+
+def test_inverted_percentiles_and_impossible_dims_are_refused(pair_folder):
+    """Issue 14, item 11: [99, 1] inverted the images; dims=4 said "found 3D"."""
+    with pytest.raises(ValueError, match=r"normalize_percentiles=\(99, 1\).*invert"):
+        data.load(pair_folder, normalize_percentiles=(99, 1))
+    with pytest.raises(PairError, match=r"dims=4: images are 2D or 3D"):
+        data.load(pair_folder, dims=4)

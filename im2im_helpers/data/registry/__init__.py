@@ -21,6 +21,7 @@ from pathlib import Path
 import pooch
 import yaml
 
+from im2im_helpers import io
 from im2im_helpers.data.registry import archives, download
 from im2im_helpers.data.registry.organisers import ORGANISERS
 from im2im_helpers.schema import SchemaError, from_dict
@@ -28,6 +29,8 @@ from im2im_helpers.schema import SchemaError, from_dict
 REGISTRY_ENV = "IM2IM_REGISTRY"
 DATA_ENV = "IM2IM_DATA"
 DONE = ".organised.json"
+#: Prefix of the temporary folders archives are unpacked in (inside ``raw/``).
+UNPACKING = ".unpacking-"
 
 
 class UnknownDatasetError(KeyError):
@@ -144,20 +147,42 @@ def get(name: str) -> Entry:
 
 
 def fetch(entry: Entry | str, progress: bool = True) -> Path:
-    """Download (hash-checked) and unpack every file of a dataset; return its raw folder."""
+    """Download (hash-checked) and unpack every file of a dataset; return its raw folder.
+
+    An archive is unpacked once into ``FILENAME.unpacked/``, beside a record of the archive it
+    came from: a new version of the archive (another hash) is unpacked again. Temporary folders
+    of unpacking that was killed are removed first (they are this function's own)."""
     entry = get(entry) if isinstance(entry, str) else entry
     raw = cache_dir() / entry.name / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for stale in raw.glob(f"{UNPACKING}*"):
+        shutil.rmtree(stale, ignore_errors=True)
     for f in entry.files:
-        path = download.fetch([f.url, *f.mirrors], f.hash, raw, f.filename, progress)
+        path = download.fetch([f.url, *f.mirrors], f.hash, raw, f.filename, progress, f.size)
         if f.unpack is not None:
-            target = raw / (f.filename + ".unpacked")
-            if not target.is_dir():
-                tmp = Path(tempfile.mkdtemp(prefix=".unpacking-", dir=raw))
-                # checked member by member; removed again on any error
-                archives.unpack(path, f.unpack, tmp / "content", f.size)
-                os.replace(tmp / "content", target)  # complete or absent, never half unpacked
-                tmp.rmdir()
+            _unpack_once(path, f, raw)
     return raw
+
+
+def _unpack_once(path: Path, f: RemoteFile, raw: Path) -> Path:
+    """``raw/FILENAME.unpacked``, unpacked from ``path`` unless already done from this very
+    archive (its hash recorded in ``raw/.FILENAME.unpacked.json``)."""
+    target = raw / (f.filename + ".unpacked")
+    record = raw / f".{f.filename}.unpacked.json"
+    digest = f.hash or f"sha256:{pooch.file_hash(str(path))}"
+    if target.is_dir():
+        done = json.loads(record.read_text()).get("archive") if record.is_file() else None
+        if done == digest:
+            return target
+        shutil.rmtree(target)  # unpacked from another version of the archive (or unrecorded)
+    tmp = Path(tempfile.mkdtemp(prefix=UNPACKING, dir=raw))
+    try:
+        archives.unpack(path, f.unpack, tmp / "content", f.size)  # checked member by member
+        os.replace(tmp / "content", target)  # complete or absent, never half unpacked
+        io.write_text(record, json.dumps({"archive": digest}) + "\n")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
 
 
 def options_key(entry: Entry, options: dict) -> str:
@@ -179,14 +204,17 @@ def prepare(entry: Entry | str, progress: bool = True, **options) -> Path:
         raise ValueError(f"{entry.name}: no organiser option {sorted(unknown)}; its options are "
                          f"{entry.organiser_options}.")
     out = cache_dir() / entry.name / f"pairs-{options_key(entry, options)}"
+    sources = {f.filename: f.hash for f in entry.files}
     if (out / DONE).is_file():
-        return out
+        if json.loads((out / DONE).read_text()).get("files") == sources:
+            return out
+        shutil.rmtree(out)  # organised from other versions of the files: organise again
     raw = fetch(entry, progress)
     tmp = Path(tempfile.mkdtemp(prefix=".organising-", dir=out.parent))
     try:
         count = ORGANISERS[entry.organiser](raw, tmp, **{**entry.organiser_options, **options})
         record = {"dataset": entry.name, "organiser": entry.organiser, "pairs": count,
-                  "options": {**entry.organiser_options, **options}}
+                  "options": {**entry.organiser_options, **options}, "files": sources}
         (tmp / DONE).write_text(json.dumps(record, indent=1) + "\n")
         if out.exists():  # an earlier attempt that did not finish
             shutil.rmtree(out)

@@ -115,8 +115,8 @@ def unpack(archive: str | os.PathLike, kind: str, dest: str | os.PathLike,
 
     At most :data:`EXPANSION_LIMIT` times ``declared_size`` (the registry's size of the file,
     else the archive's size on disk) bytes are written. On any error the partly filled ``dest``
-    is removed and :class:`ArchiveError` (or the archive library's error, for a corrupt file)
-    is raised; ``dest`` exists only when complete.
+    is removed and :class:`ArchiveError` is raised (also for a corrupt archive, naming it);
+    ``dest`` exists only when complete.
     """
     archive, dest = Path(archive), Path(dest)
     if kind not in UNPACKERS:
@@ -128,6 +128,12 @@ def unpack(archive: str | os.PathLike, kind: str, dest: str | os.PathLike,
     dest.mkdir(parents=True)
     try:
         UNPACKERS[kind](archive, dest, _Budget(archive, EXPANSION_LIMIT * size))
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as err:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise ArchiveError(
+            f"{archive}: not a readable {kind} archive ({type(err).__name__}: {err}); nothing "
+            "was unpacked. Delete the file and download it again; if it has a published hash "
+            "that matched, the source itself is broken: report it.") from err
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise

@@ -30,8 +30,14 @@ def _write_pair(out: Path, name: str, image: np.ndarray, target: np.ndarray, dim
     io.write_ome_tiff(out / f"{name}_GT.ome.tiff", target, dims, pixel_sizes)
 
 
+def _visible(raw: Path, pattern: str) -> list[Path]:
+    """``raw.rglob(pattern)`` without hidden entries (temporary folders, cache records)."""
+    return sorted(p for p in raw.rglob(pattern)
+                  if not any(part.startswith(".") for part in p.relative_to(raw).parts))
+
+
 def _find(raw: Path, pattern: str, what: str) -> list[Path]:
-    found = sorted(p for p in raw.rglob(pattern) if p.is_file())
+    found = [p for p in _visible(raw, pattern) if p.is_file()]
     if not found:
         raise OrganiseError(f"{raw}: no {what} ({pattern}) found below this folder.")
     return found
@@ -96,7 +102,7 @@ def care_npz(raw: Path, out: Path) -> int:
     for s in range(x.shape[0]):
         _write_pair(out / "train", f"patch{s:05d}", x[s], y[s], "CZYX")
     count = x.shape[0]
-    gt_dir = next((p for p in raw.rglob("GT") if p.is_dir()), None)
+    gt_dir = next((p for p in _visible(raw, "GT") if p.is_dir()), None)
     if gt_dir is None:
         raise OrganiseError(f"{raw}: no test_data/GT folder found.")
     for cond in sorted(p for p in gt_dir.parent.iterdir() if p.name.startswith("condition")):
@@ -159,7 +165,7 @@ def bbbc010_worms(raw: Path, out: Path, channel_tag: str = "_w2_") -> int:
 def confocal_sted(raw: Path, out: Path, structure: str = "Microtubule") -> int:
     """3D-RCAN Confocal->STED: ``STRUCTURE/{Training,test}/{raw,gt}`` with equal file names; GT
     files without a raw partner are skipped."""
-    roots = [p for p in raw.rglob(structure) if p.is_dir()]
+    roots = [p for p in _visible(raw, structure) if p.is_dir()]
     if not roots:
         raise OrganiseError(f"{raw}: no folder named {structure!r}.")
     count = 0
@@ -251,7 +257,7 @@ def allen_metadata(raw: Path, out: Path, structure: str, input: str, target: str
 def unpack_only(raw: Path, out: Path) -> int:
     """No pairs: list the unpacked files (checkpoints, sample data) in ``out/files.txt``."""
     out.mkdir(parents=True, exist_ok=True)
-    files = sorted(str(p.relative_to(raw)) for p in raw.rglob("*") if p.is_file())
+    files = [str(p.relative_to(raw)) for p in _visible(raw, "*") if p.is_file()]
     (out / "files.txt").write_text("\n".join(files) + "\n")
     return 0
 

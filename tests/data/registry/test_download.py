@@ -7,7 +7,7 @@ import pytest
 
 from im2im_helpers.data import registry
 from im2im_helpers.data.registry import download
-from tests.helpers import serve_entry, zip_bytes
+from tests.helpers import QuietHandler, serve_entry, zip_bytes
 
 
 def test_corrupted_byte_fails_the_hash_and_is_not_kept(server, cache, tmp_path):
@@ -43,3 +43,24 @@ def test_interrupted_download_leaves_no_half_file(server, cache):
         registry.fetch(broken, progress=False)
     assert not any((cache / "glas" / "raw").iterdir())
     assert (registry.fetch(entry, progress=False) / spec.filename).is_file()  # then it works
+
+
+def test_a_file_without_hash_is_checked_against_its_size_and_its_first_download(server, cache):
+    """Issue 14, item 8: an unhashed file cut short was kept and reused forever."""
+    from im2im_helpers.data.registry.download import fetch
+
+    root, base = server
+    payload = b"fields of view" * 1000
+    (root / "meta.csv").write_bytes(payload)
+    folder = cache / "allen" / "raw"
+    with pytest.raises(download.DownloadError, match=r"meta.csv .*not the 999 the registry"):
+        fetch(f"{base}/meta.csv", None, folder, "meta.csv", False, size=999)
+    assert not (folder / "meta.csv").exists()
+    path = fetch(f"{base}/meta.csv", None, folder, "meta.csv", False, size=len(payload))
+    assert path.read_bytes() == payload
+    path.write_bytes(payload[:100])  # cut short later (a killed copy, a full disk)
+    seen = len(QuietHandler.requests_seen)
+    assert fetch(f"{base}/meta.csv", None, folder, "meta.csv", False).read_bytes() == payload
+    assert len(QuietHandler.requests_seen) == seen + 1  # fetched again
+    fetch(f"{base}/meta.csv", None, folder, "meta.csv", False)
+    assert len(QuietHandler.requests_seen) == seen + 1  # an unchanged file is reused

@@ -76,3 +76,46 @@ def test_source_split_is_kept(server, tmp_path, monkeypatch):
     split = data.split(data.load("glas", normalize_target=False), val=0, path=tmp_path / "s.json")
     assert split.test.names == ["test/testA_1"]
     assert split.train.names == ["train/train_1", "train/train_2"]
+
+
+def glas_zip(value: int) -> bytes:
+    """A GlaS-layout archive whose one training image has grey level ``value``."""
+    rgb = np.full((8, 10, 3), value, np.uint8)
+    anno = np.zeros((8, 10), np.uint8)
+    anno[2:5, 2:5] = 1
+    root = "Warwick QU Dataset (Released 2016_07_08)"
+    files = {f"{root}/{n}.bmp": png_bytes(rgb, ".bmp") for n in ("train_1", "testA_1")}
+    return zip_bytes(files | {f"{root}/{n}_anno.bmp": png_bytes(anno, ".bmp")
+                              for n in ("train_1", "testA_1")})
+
+
+def test_a_new_version_of_a_file_is_unpacked_and_organised_again(server, cache):
+    """Issue 14, item 9: the cache was keyed on organiser options only."""
+    first = registry.prepare(serve_entry(server, "glas", [glas_zip(100)]), progress=False)
+    before = data.load(first / "train", normalize_percentiles=None)[0].input.max()
+    newer = serve_entry(server, "glas", [glas_zip(200)])  # another hash, same file name
+    again = registry.prepare(newer, progress=False)
+    after = data.load(again / "train", normalize_percentiles=None)[0].input.max()
+    assert (before, after) == (100, 200)
+    record = json.loads((again / registry.DONE).read_text())
+    assert record["files"] == {f.filename: f.hash for f in newer.files}
+
+
+def test_a_killed_unpacking_is_cleaned_and_never_organised(server, cache):
+    """Issue 14, item 7: a hidden temporary folder left in raw/ was searched by organisers."""
+    entry = serve_entry(server, "glas", [glas_zip(100)])
+    leftover = cache / "glas" / "raw" / f"{registry.UNPACKING}abc" / "content" / "Warwick"
+    leftover.mkdir(parents=True)
+    (leftover / "train_9.bmp").write_bytes(png_bytes(np.zeros((8, 10, 3), np.uint8), ".bmp"))
+    folder = registry.prepare(entry, progress=False)
+    assert not leftover.exists()
+    assert data.load(folder / "train", normalize_percentiles=None).names == ["train_1"]
+
+
+def test_a_corrupt_archive_with_a_matching_hash_is_named_in_a_clear_error(server, cache):
+    """Issue 14, item 7: a raw BadZipFile escaped, and the temporary folder stayed."""
+    entry = serve_entry(server, "glas", [b"PK\x03\x04 this is not a zip file"])
+    with pytest.raises(ValueError, match=r"warwick_qu_dataset.*\.zip: not a readable zip"):
+        registry.fetch(entry, progress=False)
+    raw = cache / "glas" / "raw"
+    assert not [p.name for p in raw.iterdir() if p.name.startswith(registry.UNPACKING)]

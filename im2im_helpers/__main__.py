@@ -100,8 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, FileExistsError, ValueError, ImportError, KeyError,
-            RuntimeError) as err:
+    except (OSError, ValueError, ImportError, KeyError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

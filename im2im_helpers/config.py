@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import yaml
 
 from im2im_helpers import data, io, models, tasks
 from im2im_helpers.data import LoadConfig, PatchConfig, SplitConfig
+from im2im_helpers.data.patches import check_patch_config
 from im2im_helpers.schema import SchemaError
 from im2im_helpers.schema import from_dict as schema_from_dict
 
@@ -97,8 +99,53 @@ class RunConfig:
         return tasks.plain(asdict(self))
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1e-3`` (no dot) as text; a configuration means the number."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def read_yaml(text: str):
+    """Parse YAML as a configuration does (``1e-3`` is a number)."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def _check_values(cfg: RunConfig, origin: str) -> None:
+    """Check the values that would otherwise fail only once training starts."""
+    try:
+        check_patch_config(cfg.data.patches)
+    except ValueError as err:
+        raise ConfigError(f"{origin}: {err}") from err
+    dims = cfg.model.get("dims")
+    if len(cfg.data.patches.patch) != dims:
+        raise ConfigError(f"{origin}: data.patches.patch={cfg.data.patches.patch} has "
+                          f"{len(cfg.data.patches.patch)} sizes but model.dims is {dims}: give "
+                          "one size per spatial axis of the network.")
+    if cfg.data.load.dims not in (None, dims):
+        raise ConfigError(f"{origin}: data.load.dims={cfg.data.load.dims} but model.dims="
+                          f"{dims}; make them agree.")
+    devices = cfg.train.devices
+    if not (devices == "auto" or (isinstance(devices, int) and not isinstance(devices, bool)
+                                  and devices >= -1)
+            or (isinstance(devices, list) and all(isinstance(d, int) for d in devices))):
+        raise ConfigError(f"{origin}: train.devices={devices!r}: use auto, a count (1, 2, -1 "
+                          "for all) or a list of device indices ([0, 1]).")
+    try:
+        models.build(**cfg.model)
+    except (TypeError, ValueError, KeyError, RuntimeError) as err:
+        raise ConfigError(f"{origin}: model: cannot build {cfg.model!r} ({err}).") from err
+
+
 def from_dict(values: dict, origin: str = "<config>") -> RunConfig:
-    """Validate nested dictionaries into a :class:`RunConfig` (``origin`` names them in errors)."""
+    """Validate nested dictionaries into a :class:`RunConfig` (``origin`` names them in errors).
+
+    Besides keys and types, the values that could only fail later are checked here, before any
+    data is read: patch sizes, the network's dimensionality against the patches, devices, and
+    whether the network can be built from ``model``."""
     cfg = schema_from_dict(RunConfig, values, origin)
     if not cfg.data.source:
         raise ConfigError(f"{origin}: 'data.source' is required (a sample name or a folder).")
@@ -126,6 +173,7 @@ def from_dict(values: dict, origin: str = "<config>") -> RunConfig:
     if unknown:
         raise ConfigError(f"{origin}: task.hparams: {cfg.task.kind!r} has no hyperparameter "
                           f"{sorted(unknown)}; its hyperparameters are {sorted(allowed)}.")
+    _check_values(cfg, origin)
     return cfg
 
 
@@ -135,7 +183,7 @@ def load(path: str | os.PathLike) -> RunConfig:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such configuration file.")
     try:
-        values = yaml.safe_load(path.read_text())
+        values = read_yaml(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err}).") from err
     return from_dict(values or {}, str(path))

@@ -72,3 +72,24 @@ def test_command_line_lists_describes_and_prepares(server, tmp_path, monkeypatch
     assert "yes" in cli("list").stdout.splitlines()[1]
     unknown = cli("info", "nope")
     assert unknown.returncode == 2 and "not in the registry" in unknown.stderr
+
+
+def test_errors_of_the_command_line_are_one_paragraph_with_status_2(tmp_path, capsys,
+                                                                     monkeypatch):
+    """Issue 14, item 12: an output path that is a file, an unwritable IM2IM_DATA and a
+    configuration error end with a message naming the path and exit status 2."""
+    from im2im_helpers.__main__ import main
+
+    good = {"data": {"source": "ndev-labelfree", "patches": {"patch": [32, 32]}},
+            "model": {"name": "unet", "dims": 2, "channels": [4, 8]}}
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(good))
+    (tmp_path / "a-file").write_text("not a folder")
+    assert main(["train", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "a-file")]) == 2
+    assert "a-file: is a file, not a folder" in capsys.readouterr().err
+    good["data"]["patches"]["patch"] = [0, 0]
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(good))
+    assert main(["train", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "out")]) == 2
+    assert "bad.yaml: data.patches.patch=[0, 0]" in capsys.readouterr().err
+    monkeypatch.setenv("IM2IM_DATA", str(tmp_path / "a-file"))
+    assert main(["data", "list"]) == 2
+    assert "a-file ($IM2IM_DATA=" in capsys.readouterr().err

@@ -105,3 +105,22 @@ def test_a_noise2void_run_on_saved_simulated_pairs_is_rebuilt_from_its_config(tm
     assert again_dm.split.test.names == ["img003"] and again_dm.split.val.names == ["img002"]
     assert again_dm.split.train.simulated
     np.testing.assert_array_equal(again_dm.split.train[0].input, pairs[0].input)
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ("patch: [64, 64]", "patch: [-8, 32]", r"data.patches.patch=\[-8, 32\].*positive"),
+    ("patch: [64, 64]", "patch: [0, 0]", r"data.patches.patch=\[0, 0\].*positive"),
+    ("patch: [64, 64]", "patch: [16, 64, 64]", r".*has 3 sizes but model.dims is 2"),
+    ("max_epochs: 3", "max_epochs: 3, devices: foo", r"train.devices='foo'"),
+    ("channels: [8, 16]", "channels: abc", r"model: cannot build"),
+], ids=["negative-patch", "zero-patch", "patch-vs-dims", "devices", "channels"])
+def test_values_that_would_fail_in_training_are_refused_on_load(tmp_path, old, new, message):
+    """Issue 14, item 12: each used to escape as a raw traceback once work had started."""
+    with pytest.raises(config.ConfigError, match=r"run.yaml: " + message):
+        config.load(write(tmp_path, GOOD.replace(old, new)))
+
+
+def test_scientific_notation_is_a_number(tmp_path):
+    """Issue 14, item 12: YAML 1.1 reads ``1e-3`` as text, which reached Adam as a string."""
+    cfg = config.load(write(tmp_path, GOOD.replace("{loss: l1}", "{loss: l1, lr: 1e-3}")))
+    assert cfg.task.hparams["lr"] == 0.001 and isinstance(cfg.task.hparams["lr"], float)

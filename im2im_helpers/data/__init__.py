@@ -17,6 +17,7 @@ Each function here takes its settings as a configuration dataclass (the section 
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -140,11 +141,15 @@ def load_registered(name: str, dims: int | None = None, **options) -> Pairs:
 
 
 def default_split_path(pairs: Pairs, seed: int) -> Path:
-    """Where a split is written when no path is given: beside a folder, else in the cache."""
+    """Where a split is written when no path is given: beside a folder of pairs you can write
+    to, else in the cache (a shared, read-only dataset stays untouched)."""
     source = pairs.config.get("source", {})
-    if "folder" in source:
+    if "folder" in source and os.access(source["folder"], os.W_OK | os.X_OK):
         return Path(source["folder"]) / f"split-seed{seed}.json"
     name = source.get("sample") or source.get("registry") or "pairs"
+    if "folder" in source:  # one name per folder: its name and a short hash of its path
+        digest = hashlib.sha256(source["folder"].encode()).hexdigest()[:8]
+        name = f"{Path(source['folder']).name}-{digest}"
     return cache_dir() / "splits" / f"{name}-seed{seed}.json"
 
 

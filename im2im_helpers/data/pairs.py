@@ -183,7 +183,12 @@ def load_folder(folder: str | os.PathLike, dims: int | None = None) -> Pairs:
     made = Path(folder) / "pairs.json"  # written by write_folder: how the pairs were made
     names: dict[str, str] = {}  # file stem -> the pair's name as written
     if made.is_file():
-        record = json.loads(made.read_text())
+        try:
+            record = json.loads(made.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise PairError(f"{made}: not valid JSON ({err}); it records how the pairs were made "
+                            "(write_folder). Restore it, or delete it to load the files as "
+                            "plain pairs.") from err
         pairs.simulated = bool(record.get("simulated"))
         pairs.config["made"] = record.get("config", {})
         names = {_flat(n): n for n in record.get("names", [])}

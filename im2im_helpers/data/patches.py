@@ -58,6 +58,21 @@ class PatchConfig:
     seed: int = 0
 
 
+def check_patch_config(cfg: PatchConfig) -> None:
+    """Raise ``ValueError`` naming the setting (``data.patches.*``) that cannot work."""
+    patch = cfg.patch
+    if not isinstance(patch, (list, tuple)) or len(patch) not in (2, 3) or not all(
+            isinstance(p, (int, np.integer)) and not isinstance(p, bool) and p > 0
+            for p in patch):
+        raise ValueError(f"data.patches.patch={patch!r}: give 2 (Y, X) or 3 (Z, Y, X) positive "
+                         "whole numbers of pixels, e.g. [128, 128].")
+    for name, least in (("batch_size", 1), ("samples_per_image", 1), ("num_workers", 0)):
+        value = getattr(cfg, name)
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
+            raise ValueError(f"data.patches.{name}={value!r}: must be a whole number >= {least}.")
+    parse_augment(cfg.augment)
+
+
 def _item(pair: Pair, with_cost: bool) -> dict:
     item = {"input": pair.input, "target": pair.target}
     if with_cost:
@@ -173,9 +188,9 @@ class PatchDataModule(L.LightningDataModule):
         super().__init__()
         self.split = split
         self.settings = with_overrides(PatchConfig, config, overrides, "data.patches")
+        check_patch_config(self.settings)
         self.settings.patch = [int(p) for p in self.settings.patch]
         self.patch = tuple(self.settings.patch)
-        parse_augment(self.settings.augment)
         dims = {p.dims for p in [*split.train, *split.val, *split.test]}
         if dims != {len(self.patch)}:
             raise PairError(

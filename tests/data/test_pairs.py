@@ -170,3 +170,23 @@ def test_inverted_percentiles_and_impossible_dims_are_refused(pair_folder):
         data.load(pair_folder, normalize_percentiles=(99, 1))
     with pytest.raises(PairError, match=r"dims=4: images are 2D or 3D"):
         data.load(pair_folder, dims=4)
+
+
+def test_a_corrupt_pairs_record_names_its_file(pair_folder):
+    """Issue 14, item 12: a corrupt pairs.json gave a JSON error without a path."""
+    (pair_folder / "pairs.json").write_text("{not json")
+    with pytest.raises(PairError, match=r"pairs.json: not valid JSON"):
+        data.load(pair_folder)
+
+
+def test_the_default_split_file_of_a_read_only_folder_goes_to_the_cache(pair_folder, cache,
+                                                                        monkeypatch):
+    """Issue 14, item 12: the split file was written into the data folder, which fails for a
+    shared read-only dataset (simulated here: as root every folder is writable)."""
+    import os
+
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if os.path.samefile(
+        path, pair_folder) else real_access(path, mode))
+    split = data.split(data.load(pair_folder), test=1, val=1)
+    assert split.config["path"].startswith(str(cache)) and not list(pair_folder.glob("split*"))

@@ -98,9 +98,20 @@ def registry_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    """Folder for downloaded data and default split files: ``$IM2IM_DATA`` or the OS cache."""
+    """Folder for downloaded data and default split files: ``$IM2IM_DATA`` or the OS cache.
+
+    Raises ``NotADirectoryError``/``PermissionError`` with what to do when it exists but is a
+    file or cannot be written."""
     env = os.environ.get(DATA_ENV)
-    return Path(env).expanduser() if env else Path(pooch.os_cache("im2im"))
+    folder = Path(env).expanduser() if env else Path(pooch.os_cache("im2im"))
+    where = f"${DATA_ENV}={env}" if env else "the cache folder"
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{folder} ({where}): is a file, not a folder. Set {DATA_ENV} "
+                                 "to a folder you can write to.")
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"{folder} ({where}): cannot be written. Set {DATA_ENV} to a "
+                              "folder you can write to (downloads and splits go there).")
+    return folder
 
 
 def check_entry(entry: Entry, origin: str) -> Entry:

@@ -34,6 +34,13 @@ def held_out(folder: Path, names: list[str], split_file: str = "split.json") -> 
     return split
 
 
+def losses_fell(record: dict) -> None:
+    """Every network a tutorial trained ended with a lower training loss than it began with."""
+    assert record["train_loss"], "the tutorial records its training losses"
+    for name, loss in record["train_loss"].items():
+        assert loss["last"] < loss["first"], name
+
+
 def assert_label_image(path: Path) -> np.ndarray:
     """A label image as saved: unsigned integers, background 0, objects numbered 1..N."""
     labels = io.read(path).data

@@ -225,6 +225,12 @@ def build(cfg: RunConfig):
     """Rebuild ``(task, datamodule)`` from a configuration."""
     d = cfg.data
     pairs = data.apply_transforms(data.load(d.source, d.load), d.transforms)
+    first = pairs[0]
+    if first.dims != cfg.model["dims"] or first.input.shape[0] != cfg.model.get("in_channels", 1):
+        raise ConfigError(
+            f"model: dims={cfg.model['dims']}, in_channels={cfg.model.get('in_channels', 1)} but "
+            f"{d.source} holds {first.dims}D images with {first.input.shape[0]} input "
+            f"channel(s) ({first.name}); set model.dims and model.in_channels to match.")
     split = data.split(pairs, d.split)
     dm = data.patches(split, d.patches)
     return build_task(cfg), dm

@@ -124,3 +124,15 @@ def test_scientific_notation_is_a_number(tmp_path):
     """Issue 14, item 12: YAML 1.1 reads ``1e-3`` as text, which reached Adam as a string."""
     cfg = config.load(write(tmp_path, GOOD.replace("{loss: l1}", "{loss: l1, lr: 1e-3}")))
     assert cfg.task.hparams["lr"] == 0.001 and isinstance(cfg.task.hparams["lr"], float)
+
+
+def test_a_network_that_does_not_fit_the_data_is_refused_before_training(tmp_path):
+    """Issue 14, item 12: a model whose dims/in_channels did not match the data failed only
+    once training started."""
+    text = GOOD.replace("{name: unet, dims: 2, channels: [8, 16]}",
+                        "{name: unet, dims: 2, in_channels: 3, channels: [8, 16]}")
+    text = text.replace("split: {test: 2, val: 1, shuffle: false}",
+                        f"split: {{test: 2, val: 1, shuffle: false, path: {tmp_path}/s.json}}")
+    with pytest.raises(config.ConfigError, match=r"in_channels=3 but ndev-labelfree holds 2D "
+                                                 r"images with 1 input channel"):
+        config.build(config.load(write(tmp_path, text)))

@@ -97,28 +97,6 @@ def build(name: str, dims: int, in_channels: int = 1, out_channels: int = 1, see
 ACTIVATIONS: dict[str, type[nn.Module]] = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 
 
-#: Size multiple assumed for a network that :func:`build` did not make (a safe over-estimate
-#: for U-Nets of up to five levels).
-DEFAULT_SIZE_MULTIPLE = 32
-
-
-def size_multiple(spec: dict | None) -> int:
-    """The number every spatial size of a network's input must be a multiple of, so that its
-    down- and up-sampling paths meet again: the product of its strides (2 per level of a U-Net;
-    16 for MONAI's BasicUNet), from the ``im2im_spec`` of :func:`build`;
-    :data:`DEFAULT_SIZE_MULTIPLE` when ``spec`` is ``None``."""
-    if not spec:
-        return DEFAULT_SIZE_MULTIPLE
-    name = spec.get("name")
-    if name == "basic_unet":
-        return 16
-    if name == "dyn_unet":
-        return 2 ** (len(spec.get("filters", (32, 64, 128, 256))) - 1)
-    channels = spec.get("channels", (32, 64, 128, 256))
-    strides = spec.get("strides") or [2] * (len(channels) - 1)
-    return int(np.prod([int(np.max(s)) for s in strides]))
-
-
 def check_options(name: str, options: dict) -> None:
     """Raise ``ValueError`` if ``options`` holds a key that network ``name`` does not take."""
     if name not in BUILDERS:
@@ -141,10 +119,21 @@ def _plain(options: dict) -> dict:
             for k, v in options.items()}
 
 
-def size_divisor(spec: dict) -> int:
-    """Factor every spatial size must be divisible by for a full-image pass of this network."""
+#: Size divisor assumed for a network that :func:`build` did not make (a safe over-estimate
+#: for U-Nets of up to five levels).
+DEFAULT_SIZE_DIVISOR = 32
+
+
+def size_divisor(spec: dict | None) -> int:
+    """Factor every spatial size must be divisible by for a full-image pass of this network:
+    the product of its strides (2 per level of a U-Net; 16 for MONAI's BasicUNet), from the
+    ``im2im_spec`` of :func:`build`; :data:`DEFAULT_SIZE_DIVISOR` when ``spec`` is ``None``."""
+    if not spec:
+        return DEFAULT_SIZE_DIVISOR
     if spec["name"] == "basic_unet":
         return 16
+    if spec.get("strides"):
+        return int(np.prod([int(np.max(s)) for s in spec["strides"]]))
     levels = len(spec.get("channels", spec.get("filters", (0, 0, 0, 0)))) - 1
     return 2**levels
 

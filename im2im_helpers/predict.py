@@ -27,7 +27,7 @@ def _model_dims(model: nn.Module) -> int | None:
 
 def valid_window(roi: Sequence[int], multiple: int) -> tuple[int, ...]:
     """``roi`` with every size rounded up to a multiple of ``multiple`` (see
-    :func:`im2im_helpers.models.size_multiple`)."""
+    :func:`im2im_helpers.models.size_divisor`)."""
     return tuple(int(-(-int(r) // multiple) * multiple) for r in roi)
 
 
@@ -71,7 +71,7 @@ def image(
     roi : sequence of int, optional
         Window size, normally the training patch size. By default one window covers the image.
         Sizes the network cannot take are rounded up to the next multiple it can
-        (:func:`im2im_helpers.models.size_multiple`); the image is padded to the window and the
+        (:func:`im2im_helpers.models.size_divisor`); the image is padded to the window and the
         prediction cropped back, so the output always has the input's spatial shape.
     overlap : float
         Fraction of overlap between neighbouring windows.
@@ -121,7 +121,7 @@ def image(
     device = torch.device(device) if device is not None else _device(model)
     model.to(device)
     roi = valid_window(roi if roi is not None else x.shape[1:],
-                       models.size_multiple(_model_spec(model)))
+                       models.size_divisor(_model_spec(model)))
     tensor = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None]
     out = sliding_window_inference(
         tensor, roi, batch_size, model, overlap=overlap, mode=blend,

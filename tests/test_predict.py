@@ -97,7 +97,7 @@ def test_without_a_window_any_image_size_comes_back_in_its_own_shape(shape):
     assert predict.image(net, x, roi=(30, 30)).shape == (1, *shape)  # 30 is not a multiple of 4
 
 
-def test_size_multiple_follows_the_network():
-    assert models.size_multiple(models.build("unet", 2, channels=(4, 8, 16)).im2im_spec) == 4
-    assert models.size_multiple(models.build("basic_unet", 2).im2im_spec) == 16
-    assert models.size_multiple(None) == models.DEFAULT_SIZE_MULTIPLE
+def test_size_divisor_follows_the_network():
+    assert models.size_divisor(models.build("unet", 2, channels=(4, 8, 16)).im2im_spec) == 4
+    assert models.size_divisor(models.build("basic_unet", 2).im2im_spec) == 16
+    assert models.size_divisor(None) == models.DEFAULT_SIZE_DIVISOR

@@ -27,7 +27,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from im2im_helpers.data.pairs import spatial_image
-from im2im_helpers.metrics import match_instances
+from im2im_helpers.metrics import ap50
 from im2im_helpers.tuning import Tuned, tune
 
 #: Smallest object kept, in pixels (voxels in 3D), by default.
@@ -157,11 +157,6 @@ def tune_otsu_watershed(images: Sequence[np.ndarray], labels: Sequence[np.ndarra
 
     values = [(float(s), int(d)) for s in sigmas for d in min_distances]
     return tune(segment, images, truths, values, metric=ap50, parameters=("sigma", "min_distance"))
-
-
-def ap50(pred_labels: np.ndarray, true_labels: np.ndarray) -> float:
-    """AP at IoU 0.5 (TP / (TP + FP + FN)) of a label image against the truth."""
-    return match_instances(pred_labels, true_labels)["ap"]
 
 
 def three_class_watershed(probabilities: np.ndarray, min_size: int = MIN_SIZE,

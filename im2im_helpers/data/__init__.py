@@ -27,6 +27,7 @@ from im2im_helpers.data.pairs import (
     Pair,
     PairError,
     Pairs,
+    check_dims,
     check_percentiles,
     halves,
     load_folder,
@@ -102,9 +103,7 @@ def load(source: str | os.PathLike, config: LoadConfig | None = None, **override
         ``normalize_target=False``, ``dims=3``, ``options={"target": "dapi"}``.
     """
     cfg = with_overrides(LoadConfig, config, overrides, "data.load")
-    if cfg.dims not in (None, 2, 3):
-        raise PairError(f"dims={cfg.dims}: images are 2D or 3D; pass dims=2, dims=3 or leave "
-                        "it out.")
+    check_dims(cfg.dims)
     if cfg.normalize_percentiles is not None:
         check_percentiles(*cfg.normalize_percentiles)
     if str(source) in SAMPLES:

@@ -192,8 +192,7 @@ def load_folder(folder: str | os.PathLike, dims: int | None = None) -> Pairs:
         pairs.simulated = bool(record.get("simulated"))
         pairs.config["made"] = record.get("config", {})
         names = {_flat(n): n for n in record.get("names", [])}
-    if dims not in (None, 2, 3):
-        raise PairError(f"dims={dims}: images are 2D or 3D; pass dims=2, dims=3 or leave it out.")
+    check_dims(dims)
     found = find_pair_files(folder)
     images = {f["name"]: {role: io.read(f[role]) for role in ("IM", "GT", "CM") if role in f}
               for f in found}
@@ -234,6 +233,12 @@ def load_folder(folder: str | os.PathLike, dims: int | None = None) -> Pairs:
             )
         )
     return pairs
+
+
+def check_dims(dims: int | None) -> None:
+    """Refuse a dimensionality other than 2, 3 or ``None`` (decide from the files)."""
+    if dims not in (None, 2, 3):
+        raise PairError(f"dims={dims}: images are 2D or 3D; pass dims=2, dims=3 or leave it out.")
 
 
 def _common_dims(found: list[dict[str, Path]], images: dict[str, dict[str, io.Image]]) -> int:

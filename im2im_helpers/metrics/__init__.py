@@ -24,6 +24,7 @@ from im2im_helpers.metrics import texture
 from im2im_helpers.metrics.instances import (
     AP_THRESHOLDS,
     INSTANCE,
+    ap50,
     average_precision,
     instance_table,
     iou_matrix,
@@ -34,7 +35,7 @@ from im2im_helpers.metrics.instances import (
 from im2im_helpers.metrics.texture import high_frequency_ratio, radial_power_spectrum
 
 __all__ = [
-    "AP_THRESHOLDS", "INSTANCE", "METRICS", "REGRESSION", "average_precision", "dice",
+    "AP_THRESHOLDS", "INSTANCE", "METRICS", "REGRESSION", "ap50", "average_precision", "dice",
     "format_table", "grey", "high_frequency_ratio", "instance_table", "intensity_distance", "iou",
     "iou_matrix", "label_image", "match_instances", "merges_and_splits", "nrmse", "pearson",
     "psnr", "radial_power_spectrum", "ssim", "table", "texture", "write_json",

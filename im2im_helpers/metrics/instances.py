@@ -176,6 +176,12 @@ def match_instances(pred_labels, true_labels, threshold: float = 0.5) -> dict:
     return _match_result(_iou_from_counts(counts), t_ids, p_ids, threshold)
 
 
+def ap50(pred_labels, true_labels) -> float:
+    """AP at IoU 0.5 (TP / (TP + FP + FN)) of a label image against the truth (a score for
+    :func:`im2im_helpers.tuning.tune`)."""
+    return match_instances(pred_labels, true_labels)["ap"]
+
+
 def _merges_splits(t_ids, p_ids, counts: np.ndarray, min_overlap: float) -> dict:
     inter = counts[1:, 1:]
     share_of_true = inter / counts[1:].sum(axis=1)[:, None]  # part of each true object in pred

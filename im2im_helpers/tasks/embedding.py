@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from im2im_helpers import models, predict
-from im2im_helpers.metrics import match_instances
+from im2im_helpers.metrics import ap50
 from im2im_helpers.tasks import instances
 from im2im_helpers.tasks.supervised import SCHEDULERS, adam
 from im2im_helpers.tuning import Tuned, tune
@@ -377,8 +377,3 @@ class InstanceEmbedding(L.LightningModule):
         return tuned.with_method(
             lambda x, v: self.segment(x, roi, tta=tta, seed_threshold=v[0], fg_threshold=v[1],
                                       min_size=v[2]))
-
-
-def ap50(pred_labels: np.ndarray, true_labels: np.ndarray) -> float:
-    """AP at IoU 0.5 (TP / (TP + FP + FN)) of a label image against the truth."""
-    return match_instances(pred_labels, true_labels)["ap"]

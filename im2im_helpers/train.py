@@ -6,11 +6,13 @@ import csv
 import datetime
 import functools
 import os
+import random
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
@@ -18,6 +20,7 @@ from lightning.pytorch.loggers import CSVLogger
 from im2im_helpers import config as run_config
 from im2im_helpers import io
 from im2im_helpers.config import TrainConfig
+from im2im_helpers.data.patches import epoch_seed
 from im2im_helpers.schema import with_overrides
 from im2im_helpers.tasks import hyperparameters
 
@@ -196,6 +199,30 @@ def keep_best(out: Path) -> Path | None:
     return keep
 
 
+class EpochSeeds(L.Callback):
+    """Seed every training epoch from ``(seed, epoch, rank)`` alone: torch's, NumPy's and
+    Python's global random states (dropout, masks, noise) and the datamodule's patches (its
+    ``set_epoch``). A run resumed at epoch ``e`` then trains as an uninterrupted one would."""
+
+    def __init__(self, seed: int):
+        self.seed = int(seed)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch, rank = trainer.current_epoch, trainer.global_rank
+        seed = epoch_seed(self.seed, epoch, GLOBAL_STREAM + rank)
+        random.seed(seed)
+        np.random.seed(seed)  # noqa: NPY002 - the legacy global state is what libraries draw on
+        torch.manual_seed(seed)
+        datamodule = trainer.datamodule
+        if datamodule is not None and hasattr(datamodule, "set_epoch"):
+            datamodule.set_epoch(epoch, rank)
+
+
+#: The seed stream of the global random states in :func:`~im2im_helpers.data.patches.epoch_seed`
+#: (the datamodule's patches use streams 0 and ``1 + rank``).
+GLOBAL_STREAM = 1_000_000
+
+
 def fit(
     task: L.LightningModule,
     datamodule: L.LightningDataModule,
@@ -273,7 +300,7 @@ def fit(
         precision=s.precision,
         logger=CSVLogger(out, name=LOGS, version=f"attempt-{attempt}"),
         # the bar redraws every 10 steps: per-step redraws cost ~2 % of a small model's step
-        callbacks=[*([best] if best else []), last,
+        callbacks=[EpochSeeds(s.seed), *([best] if best else []), last,
                    *([TQDMProgressBar(refresh_rate=10)] if progress else []), *(callbacks or [])],
         enable_progress_bar=progress,
         enable_model_summary=progress,

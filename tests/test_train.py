@@ -148,3 +148,57 @@ def test_resuming_a_finished_run_returns_it(pair_folder, tmp_path):
     more = train.fit(task3, dm3, tmp_path / "run", max_epochs=4, resume=True, progress=False)
     assert more.trainer.current_epoch == 4
     assert len(list((more.path / "checkpoints").glob("best-*.ckpt"))) == 1
+
+
+KILLED_RUN = """
+import os, signal, sys
+import lightning as L
+import torch
+from im2im_helpers import data, models, tasks, train
+
+torch.set_num_threads(int(sys.argv[3]))
+
+
+class Kill(L.Callback):  # the power goes: no exception, no clean-up, mid-epoch 2
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.current_epoch == 2 and batch_idx == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+pairs = data.load(sys.argv[1])
+split = data.split(pairs, test=1, val=1, seed=0, path=sys.argv[2] + "/split.json")
+dm = data.patches(split, patch=(32, 32), batch_size=4, samples_per_image=8, seed=0)
+net = models.build("unet", 2, channels=(8, 16), num_res_units=0, seed=0, dropout=0.2)
+train.fit(tasks.Noise2Void(net, lr=3e-3), dm, sys.argv[2] + "/run", max_epochs=4,
+          progress=False, callbacks=[Kill()])
+"""
+
+
+def test_a_run_killed_and_resumed_ends_with_the_weights_of_an_uninterrupted_one(pair_folder,
+                                                                                tmp_path):
+    """Issue 14, item 5: epochs are seeded from (seed, epoch), so a resume after SIGKILL (during
+    epoch 2, from the checkpoint of epoch 1) trains bit-identically to an uninterrupted run:
+    dropout and Noise2Void's random masks draw on the global random state, the patches on
+    MONAI's transforms and the sampler."""
+    import subprocess
+    import sys
+
+    def fresh():
+        pairs = data.load(pair_folder)
+        split = data.split(pairs, test=1, val=1, seed=0, path=tmp_path / "split.json")
+        dm = data.patches(split, patch=(32, 32), batch_size=4, samples_per_image=8, seed=0)
+        net = models.build("unet", 2, channels=(8, 16), num_res_units=0, seed=0, dropout=0.2)
+        return tasks.Noise2Void(net, lr=3e-3), dm
+
+    killed = subprocess.run([sys.executable, "-c", KILLED_RUN, str(pair_folder), str(tmp_path),
+                             str(torch.get_num_threads())], capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    saved = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert saved["epoch"] == 1
+    resumed = train.fit(*fresh(), tmp_path / "run", max_epochs=4, resume=True, progress=False,
+                        restore_best=False)
+    whole = train.fit(*fresh(), tmp_path / "whole", max_epochs=4, progress=False,
+                      restore_best=False)
+    assert resumed.trainer.global_step == whole.trainer.global_step
+    for name, value in whole.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[name], value), name

@@ -12,6 +12,7 @@ import torch
 from monai import transforms as mt
 from monai.data import DataLoader, Dataset
 from torch.utils.data import Dataset as TorchDataset
+from torch.utils.data import RandomSampler
 
 from im2im_helpers.data.pairs import Pair, PairError
 from im2im_helpers.data.splits import Split
@@ -43,10 +44,12 @@ class PatchConfig:
     num_workers : int
         DataLoader worker processes (0 loads in the training process).
     seed : int
-        Decides which patches are drawn, in which order: the training DataLoader gets its own
-        generator seeded with it, from which MONAI seeds the crop and augmentation transforms
-        and the sampler shuffles, so the same seed draws the same patches whatever else used
-        torch's global random state before.
+        Decides which patches are drawn, in which order: epoch ``e`` shuffles and crops with
+        seeds derived from ``(seed, e)`` only (see :meth:`PatchDataModule.set_epoch`), so the same
+        seed draws the same patches whatever else used torch's global random state before, and
+        a run resumed at epoch ``e`` draws what an uninterrupted one draws. With
+        ``num_workers > 0`` MONAI seeds each worker's transforms from the DataLoader's worker
+        seed instead: reproducible from the start of a run, but not across a resume.
     """
 
     patch: list[int] = field(default_factory=lambda: [128, 128])
@@ -56,6 +59,30 @@ class PatchConfig:
     unpaired: bool = False
     num_workers: int = 0
     seed: int = 0
+
+
+def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
+    """A 32-bit seed for epoch ``epoch`` of a run seeded with ``seed`` (``stream`` tells apart
+    the generators of one epoch: sampler, transforms, process rank)."""
+    return int(np.random.SeedSequence([int(seed), int(epoch), int(stream)]).generate_state(1)[0])
+
+
+class EpochShuffle(RandomSampler):
+    """Shuffles like :class:`torch.utils.data.RandomSampler`, with a permutation decided by
+    ``(seed, epoch)`` alone: Lightning calls :meth:`set_epoch` before every epoch (and replaces
+    the sampler by its seeded ``DistributedSampler`` when training on several processes)."""
+
+    def __init__(self, data_source, seed: int = 0):
+        super().__init__(data_source)
+        self.seed, self.epoch = int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the permutation of epoch ``epoch`` next."""
+        self.epoch = int(epoch)
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
+        yield from torch.randperm(len(self.data_source), generator=generator).tolist()
 
 
 def check_patch_config(cfg: PatchConfig) -> None:
@@ -134,6 +161,13 @@ def tiles(pair: Pair, patch: Sequence[int], with_cost: bool) -> list[dict]:
     return out
 
 
+class _ReseedableDataset(Dataset):
+    """MONAI's :class:`~monai.data.Dataset` whose random transforms can be reseeded."""
+
+    def reseed(self, seed: int) -> None:
+        self.transform.set_random_state(seed=seed)
+
+
 class UnpairedPatches(TorchDataset):
     """Random input patches of one training pair next to random target patches of *another*
     pair, at an independent position: data without correspondence, for CycleGAN.
@@ -155,6 +189,11 @@ class UnpairedPatches(TorchDataset):
         geometric = "+".join(sorted(parse_augment(augment) - {"intensity"})) or "none"
         self.crop_target = patch_transform(patch, ["target"], geometric)
         self.crop_target.set_random_state(seed=seed + 1)
+
+    def reseed(self, seed: int) -> None:
+        """Seed the input and the target crops (independently) from ``seed``."""
+        self.crop_input.set_random_state(seed=epoch_seed(seed, 0, 1))
+        self.crop_target.set_random_state(seed=epoch_seed(seed, 0, 2))
 
     def partner(self, k: int) -> int:
         """Which pair's target item ``k`` uses."""
@@ -202,11 +241,22 @@ class PatchDataModule(L.LightningDataModule):
         keys = ["input", "target", *(["cost"] if self.with_cost else [])]
         self.transform = patch_transform(self.patch, keys, self.settings.augment)
         self.transform.set_random_state(seed=self.settings.seed)
+        self._train_set: _ReseedableDataset | UnpairedPatches | None = None
+        self._sampler: EpochShuffle | None = None
 
     @property
     def config(self) -> dict:
         """The patch-sampling settings as plain values (as saved in a run's ``config.yaml``)."""
         return asdict(self.settings)
+
+    def set_epoch(self, epoch: int, rank: int = 0) -> None:
+        """Seed the patches of training epoch ``epoch`` (on process ``rank``) from
+        ``(seed, epoch, rank)``: the crops and augmentations of the training set, and its
+        shuffling. :func:`im2im_helpers.train.fit` calls it before every epoch."""
+        if self._train_set is not None:
+            self._train_set.reseed(epoch_seed(self.settings.seed, epoch, 1 + rank))
+        if self._sampler is not None:
+            self._sampler.set_epoch(epoch)
 
     def train_dataloader(self) -> DataLoader:
         if self.settings.unpaired:
@@ -214,11 +264,15 @@ class PatchDataModule(L.LightningDataModule):
                                       self.settings.augment, self.settings.seed)
         else:
             items = [_item(p, self.with_cost) for p in self.split.train]
-            dataset = Dataset(items * self.settings.samples_per_image, transform=self.transform)
+            dataset = _ReseedableDataset(items * self.settings.samples_per_image,
+                                         transform=self.transform)
+        self._train_set = dataset
+        self._sampler = EpochShuffle(dataset, self.settings.seed)
         return DataLoader(
             dataset,
             batch_size=self.settings.batch_size,
-            shuffle=True,
+            sampler=self._sampler,
+            # its own generator: the workers' base seed never draws on torch's global state
             generator=torch.Generator().manual_seed(self.settings.seed),
             num_workers=self.settings.num_workers,
             drop_last=len(dataset) >= self.settings.batch_size,

@@ -10,14 +10,15 @@ from pathlib import Path
 
 
 def _train(args: argparse.Namespace) -> int:
-    from im2im_helpers import config, train
+    from im2im_helpers import config, system, train
 
     cfg = config.load(args.config)
     task, datamodule = config.build(cfg)
     overrides = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
     run = train.fit(task, datamodule, args.out, cfg.train, resume=args.resume,
                     overwrite=args.overwrite, progress=not args.quiet, **overrides)
-    print(f"run folder: {run.path}")
+    if system.is_main_process():  # with strategy ddp, Lightning runs this command per process
+        print(f"run folder: {run.path}")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
 import functools
@@ -18,7 +19,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 
 from im2im_helpers import config as run_config
-from im2im_helpers import io
+from im2im_helpers import io, system
 from im2im_helpers.config import TrainConfig
 from im2im_helpers.data.patches import epoch_seed
 from im2im_helpers.schema import with_overrides
@@ -272,10 +273,14 @@ def fit(
     """
     settings = with_overrides(TrainConfig, config, overrides, "train.fit")
     out = Path(out)
-    resume_from = _prepare_folder(out, resume, overwrite)
-    out.mkdir(parents=True, exist_ok=True)
-    run_config.save(run_config.from_objects(task, datamodule, settings), out / CONFIG,
-                    overwrite=True)
+    main = system.is_main_process()
+    if main:
+        resume_from = _prepare_folder(out, resume, overwrite)
+        out.mkdir(parents=True, exist_ok=True)
+        run_config.save(run_config.from_objects(task, datamodule, settings), out / CONFIG,
+                        overwrite=True)
+    else:  # a process that Lightning's launcher started again: process 0 owns the folder
+        resume_from = last_checkpoint(out) if resume else None
 
     L.seed_everything(settings.seed, workers=True, verbose=False)
     attempt = len(list((out / LOGS).glob("attempt-*")))
@@ -308,7 +313,10 @@ def fit(
         num_sanity_val_steps=0,
     )
     task.train()  # a task returned by an earlier fit is in eval mode; Lightning keeps modes
-    trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
+    with _threads_for(trainer):
+        trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
+    if not (main and trainer.is_global_zero):  # the other processes leave the files alone
+        return Run(out, task.eval(), resume_from, trainer)
     best_file = keep_best(out) if best is not None else None
     if restore_best and best_file is not None:
         state = torch.load(best_file, map_location="cpu", weights_only=True)
@@ -316,6 +324,19 @@ def fit(
     task.eval()
     attach_run(task, out)
     return Run(out, task, resume_from, trainer)
+
+
+@contextlib.contextmanager
+def _threads_for(trainer: L.Trainer):
+    """Torch threads per process while training on several CPU processes, so that processes x
+    threads do not exceed the cores (:func:`~im2im_helpers.system.threads_per_process`); the
+    caller's setting is restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(min(before, system.threads_per_process(trainer.num_devices)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def attach_run(task: L.LightningModule, path: str | os.PathLike) -> None:

@@ -93,3 +93,40 @@ def test_errors_of_the_command_line_are_one_paragraph_with_status_2(tmp_path, ca
     monkeypatch.setenv("IM2IM_DATA", str(tmp_path / "a-file"))
     assert main(["data", "list"]) == 2
     assert "a-file ($IM2IM_DATA=" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_writes_one_run_that_predicts(pair_folder, tmp_path):
+    """Issue 14, item 6: Lightning's launcher runs the command again for process 1; only
+    process 0 prepares and writes the run folder, and each process trains on half the
+    patches (gloo on CPU) with one thread per core."""
+    cfg = {
+        "data": {"source": str(pair_folder),
+                 "patches": {"patch": [32, 32], "batch_size": 4, "samples_per_image": 8},
+                 "split": {"test": 1, "val": 1, "path": str(tmp_path / "split.json")}},
+        "model": {"name": "unet", "dims": 2, "channels": [8, 16], "num_res_units": 0},
+        "train": {"max_epochs": 2, "accelerator": "cpu", "devices": 2, "strategy": "ddp"},
+    }
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = [sys.executable, "-m", "im2im_helpers"]
+    done = subprocess.run([*cmd, "train", str(tmp_path / "run.yaml"), "--out",
+                           str(tmp_path / "run"), "--quiet"], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("run folder:") == 1
+    run = tmp_path / "run"
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.yaml", "logs"]
+    assert [p.name for p in (run / "logs").iterdir()] == ["attempt-0"]
+    assert len(list((run / "checkpoints").glob("best-*.ckpt"))) == 1
+    import torch
+
+    saved = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    # 3 training pairs x 8 patches = 24, split over 2 processes: 3 steps of 4 per epoch each
+    assert saved["epoch"] == 1 and saved["global_step"] == 6
+
+    image = pair_folder / "img0_IM.ome.tiff"
+    done = subprocess.run([*cmd, "predict", str(run), str(image), "--out", str(tmp_path / "pred")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    pred = io.read(tmp_path / "pred" / "img0_IM_pred.ome.tiff")
+    assert pred.data.shape == (1, 1, 1, 48, 64) and np.isfinite(pred.data).all()

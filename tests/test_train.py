@@ -202,3 +202,24 @@ def test_a_run_killed_and_resumed_ends_with_the_weights_of_an_uninterrupted_one(
     assert resumed.trainer.global_step == whole.trainer.global_step
     for name, value in whole.model.state_dict().items():
         assert torch.equal(resumed.model.state_dict()[name], value), name
+
+
+@pytest.mark.slow
+def test_ddp_notebook_trains_on_two_cpu_processes_from_python(pair_folder, tmp_path):
+    """Issue 14, item 6, from a notebook: Lightning's notebook-safe strategy forks two
+    processes; the run folder is written once and the weights come back to the caller."""
+    task, dm = small_run(pair_folder, tmp_path)
+    threads = torch.get_num_threads()
+    run = train.fit(task, dm, tmp_path / "run", max_epochs=2, progress=False,
+                    accelerator="cpu", devices=2, strategy="ddp_notebook")
+    assert torch.get_num_threads() == threads  # the caller's setting is restored
+    assert [p.name for p in (run.path / "logs").iterdir()] == ["attempt-0"]
+    saved = torch.load(run.last_checkpoint, weights_only=True)
+    # small_run: 3 training pairs x 8 patches = 24 over 2 processes, batches of 4: 3 steps each
+    assert saved["epoch"] == 1 and saved["global_step"] == 6
+    best = torch.load(run.best_checkpoint, weights_only=True)["state_dict"]
+    for name, value in run.model.state_dict().items():
+        torch.testing.assert_close(value, best[name], msg=name)
+    x = dm.split.test[0].input[None]
+    with torch.no_grad():
+        assert torch.isfinite(run.model(torch.as_tensor(x))).all()

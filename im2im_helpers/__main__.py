@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -101,9 +102,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (OSError, ValueError, ImportError, KeyError, RuntimeError) as err:
+    except OSError as err:
+        print(f"error: {explain_os_error(err)}", file=sys.stderr)
+        return 2
+    except (ValueError, ImportError, KeyError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+
+def explain_os_error(err: OSError) -> str:
+    """One paragraph for an error of the file system: the path, what went wrong and what to do
+    (the project's own errors already say it; permission and read-only errors get advice)."""
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        where = err.filename or "a file"
+        return (f"{where}: {err.strerror or 'permission denied'}; nothing was written there. "
+                "For an output (--out, IM2IM_DATA), choose a folder you can write to; for an "
+                "input, check that you can read it.")
+    if err.errno == errno.ENOSPC:
+        return (f"{err.filename or 'the disk'}: no space left on the device. Free some space "
+                "or choose an output folder on another disk.")
+    return str(err)
 
 
 if __name__ == "__main__":

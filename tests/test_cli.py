@@ -130,3 +130,41 @@ def test_ddp_on_two_cpu_processes_writes_one_run_that_predicts(pair_folder, tmp_
     assert done.returncode == 0, done.stderr[-3000:]
     pred = io.read(tmp_path / "pred" / "img0_IM_pred.ome.tiff")
     assert pred.data.shape == (1, 1, 1, 48, 64) and np.isfinite(pred.data).all()
+
+
+def test_an_output_folder_that_cannot_be_written_is_explained(pair_folder, tmp_path, capsys,
+                                                              monkeypatch):
+    """Issue 14, item 12: a read-only --out ends in one paragraph naming the folder and what to
+    do, exit status 2 (the tests run as root, whom permissions do not stop: the operating
+    system's answer for a read-only folder is simulated)."""
+    import errno
+    import pathlib
+
+    from im2im_helpers.__main__ import main
+
+    cfg = {"data": {"source": str(pair_folder), "patches": {"patch": [32, 32]},
+                    "split": {"test": 1, "val": 1, "path": str(tmp_path / "split.json")}},
+           "model": {"name": "unet", "dims": 2, "channels": [4, 8]}}
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(cfg))
+    locked = tmp_path / "shared" / "readonly"
+    real_mkdir = pathlib.Path.mkdir
+
+    def mkdir(self, *args, **kwargs):
+        if str(self).startswith(str(locked)):
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", mkdir)
+    assert main(["train", str(tmp_path / "run.yaml"), "--out", str(locked / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"{locked / 'run'}: Permission denied; nothing was written there" in err
+    assert "choose a folder you can write to" in err
+    image = pair_folder / "img0_IM.ome.tiff"
+    monkeypatch.setattr(pathlib.Path, "mkdir", real_mkdir)
+    assert main(["train", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "run"),
+                 "--max-epochs", "1", "--quiet"]) == 0
+    monkeypatch.setattr(pathlib.Path, "mkdir", mkdir)
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "run"), str(image), "--out", str(locked)]) == 2
+    assert f"{locked}: Permission denied" in capsys.readouterr().err

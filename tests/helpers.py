@@ -170,3 +170,67 @@ def organised(entry, **options) -> dict:
     folder = registry.prepare(entry, progress=False, **options)
     parts = [p for p in ("train", "test") if (folder / p).is_dir()]
     return {p or "all": data.load(folder / p, normalize_percentiles=None) for p in parts or [""]}
+
+
+class FaultyHandler(http.server.BaseHTTPRequestHandler):
+    """A server that misbehaves on purpose, for fault-injection tests of downloads.
+
+    It serves the files of its server's ``root`` folder (attributes of the server object, see
+    :func:`faulty_server`); each request takes the next fault from the server's ``faults`` list
+    (none left: the file as it is):
+
+    * ``("cut", n, with_length)``: the first ``n`` bytes of the file, then it hangs up; with the
+      whole file's Content-Length, or without any (the end of the body is then the end of the
+      connection, so a cut file looks complete);
+    * ``("length", n)``: the whole file under a Content-Length of ``n`` (shorter: the client
+      reads a cut file; longer: it waits for bytes that never come, then the server hangs up);
+    * ``("swap", data)``: ``data`` instead of the file (another file, e.g. of the same length).
+
+    Every path asked for is appended to the server's ``seen`` list.
+    """
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        server = self.server
+        server.seen.append(self.path)
+        path = Path(server.root) / self.path.split("?")[0].lstrip("/")
+        if not path.is_file():
+            self.send_error(404)
+            return
+        body = path.read_bytes()
+        fault = server.faults.pop(0) if server.faults else None
+        send, length = body, len(body)
+        if fault is not None and fault[0] == "cut":
+            send, length = body[: fault[1]], len(body) if fault[2] else None
+        elif fault is not None and fault[0] == "length":
+            length = fault[1]
+        elif fault is not None and fault[0] == "swap":
+            send, length = fault[1], len(fault[1])
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        if length is not None:
+            self.send_header("Content-Length", str(length))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        try:
+            self.wfile.write(send)
+            self.wfile.flush()
+        except OSError:  # the client stopped reading (a Content-Length shorter than the file)
+            pass
+        self.close_connection = True
+
+
+def faulty_server(root: Path):
+    """A started loopback server of :class:`FaultyHandler` serving ``root``, with ``root``,
+    ``faults`` (to fill), ``seen`` and ``base`` (its URL); call ``shutdown()`` and
+    ``server_close()`` when done."""
+    import threading
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FaultyHandler)
+    httpd.daemon_threads = True
+    httpd.root, httpd.faults, httpd.seen = Path(root), [], []
+    httpd.base = f"http://127.0.0.1:{httpd.server_port}"
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    return httpd

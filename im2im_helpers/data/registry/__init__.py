@@ -162,7 +162,9 @@ def fetch(entry: Entry | str, progress: bool = True) -> Path:
 
     An archive is unpacked once into ``FILENAME.unpacked/``, beside a record of the archive it
     came from: a new version of the archive (another hash) is unpacked again. Temporary folders
-    of unpacking that was killed are removed first (they are this function's own)."""
+    of unpacking that was killed are removed first (they are this function's own). An archive
+    without a published hash that cannot be unpacked (cut short under a wrong length, say) is
+    deleted with its download record, so that the next call downloads it again."""
     entry = get(entry) if isinstance(entry, str) else entry
     raw = cache_dir() / entry.name / "raw"
     raw.mkdir(parents=True, exist_ok=True)
@@ -170,8 +172,18 @@ def fetch(entry: Entry | str, progress: bool = True) -> Path:
         shutil.rmtree(stale, ignore_errors=True)
     for f in entry.files:
         path = download.fetch([f.url, *f.mirrors], f.hash, raw, f.filename, progress, f.size)
-        if f.unpack is not None:
+        if f.unpack is None:
+            continue
+        try:
             _unpack_once(path, f, raw)
+        except archives.ArchiveError as err:
+            if f.hash is not None:  # the published file itself: keep it, the error says so
+                raise
+            download.forget(path)  # e.g. cut short under a wrong Content-Length
+            raise archives.ArchiveError(
+                f"{err}\n{f.filename} has no published checksum, so it was deleted with its "
+                "download record: run the same command again to download it afresh (if it "
+                "fails the same way, the source itself is broken: report it).") from err
     return raw
 
 

@@ -16,6 +16,7 @@ import shutil
 import stat
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import BinaryIO
 
@@ -87,6 +88,10 @@ def _unpack_tar(archive: Path, dest: Path, budget: _Budget) -> None:
                 source = dest / _inside(m.linkname, archive)
                 with open(source, "rb") as f:
                     budget.copy(f, target)
+        # Read the stream to its end: a .tar.gz cut short after its last member still fails
+        # here, on the missing end of its gzip stream (and a damaged one on its checksum).
+        while tar.fileobj.read(CHUNK):
+            pass
 
 
 def _unpack_zip(archive: Path, dest: Path, budget: _Budget) -> None:
@@ -128,7 +133,7 @@ def unpack(archive: str | os.PathLike, kind: str, dest: str | os.PathLike,
     dest.mkdir(parents=True)
     try:
         UNPACKERS[kind](archive, dest, _Budget(archive, EXPANSION_LIMIT * size))
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as err:
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, zlib.error) as err:
         shutil.rmtree(dest, ignore_errors=True)
         raise ArchiveError(
             f"{archive}: not a readable {kind} archive ({type(err).__name__}: {err}); nothing "

@@ -6,9 +6,11 @@ import contextlib
 import csv
 import datetime
 import functools
+import logging
 import os
 import random
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 from lightning.pytorch.loggers import CSVLogger
 
 from im2im_helpers import config as run_config
@@ -293,28 +296,28 @@ def fit(
     # "best" saves before "last" at the end of an epoch, so last.ckpt records the best file
     # that exists (saved the other way round, it names the previous best, already deleted)
     s = settings
-    trainer = L.Trainer(
-        default_root_dir=out,
-        max_epochs=s.max_epochs,
-        max_steps=s.max_steps,
-        max_time=datetime.timedelta(seconds=s.max_time_s) if s.max_time_s else None,
-        accelerator=s.accelerator,
-        devices=s.devices,
-        strategy=s.strategy,
-        num_nodes=s.num_nodes,
-        precision=s.precision,
-        logger=CSVLogger(out, name=LOGS, version=f"attempt-{attempt}"),
-        # the bar redraws every 10 steps: per-step redraws cost ~2 % of a small model's step
-        callbacks=[EpochSeeds(s.seed), *([best] if best else []), last,
-                   *([TQDMProgressBar(refresh_rate=10)] if progress else []), *(callbacks or [])],
-        enable_progress_bar=progress,
-        enable_model_summary=progress,
-        log_every_n_steps=s.log_every_n_steps,
-        num_sanity_val_steps=0,
-    )
-    task.train()  # a task returned by an earlier fit is in eval mode; Lightning keeps modes
-    with _threads_for(trainer):
-        trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
+    with quiet_lightning():  # no banners, tips or library deprecations on a tutorial's page
+        trainer = L.Trainer(
+            default_root_dir=out,
+            max_epochs=s.max_epochs,
+            max_steps=s.max_steps,
+            max_time=datetime.timedelta(seconds=s.max_time_s) if s.max_time_s else None,
+            accelerator=s.accelerator,
+            devices=s.devices,
+            strategy=s.strategy,
+            num_nodes=s.num_nodes,
+            precision=s.precision,
+            logger=CSVLogger(out, name=LOGS, version=f"attempt-{attempt}"),
+            callbacks=[EpochSeeds(s.seed), *([best] if best else []), last,
+                       *([TrainingBar()] if progress else []), *(callbacks or [])],
+            enable_progress_bar=progress,
+            enable_model_summary=False,  # the tutorials print the parameter count
+            log_every_n_steps=s.log_every_n_steps,
+            num_sanity_val_steps=0,
+        )
+        task.train()  # a task returned by an earlier fit is in eval mode; Lightning keeps modes
+        with _threads_for(trainer):
+            trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
     if not (main and trainer.is_global_zero):  # the other processes leave the files alone
         return Run(out, task.eval(), resume_from, trainer)
     best_file = keep_best(out) if best is not None else None
@@ -324,6 +327,52 @@ def fit(
     task.eval()
     attach_run(task, out)
     return Run(out, task, resume_from, trainer)
+
+
+class TrainingBar(TQDMProgressBar):
+    """One progress bar for the whole training (epoch, step, losses): a widget in JupyterLab,
+    one final line on a built page. Validation runs without a bar of its own (Lightning draws
+    a new one after every epoch)."""
+
+    def __init__(self, refresh_rate: int = 10):
+        # redraws every 10 steps: per-step redraws cost ~2 % of a small model's step
+        super().__init__(refresh_rate=refresh_rate)
+
+    def get_metrics(self, trainer, pl_module):
+        shown = super().get_metrics(trainer, pl_module)
+        shown.pop("v_num", None)  # the logger's version ("attempt-0") says nothing here
+        return shown
+
+    def init_validation_tqdm(self) -> Tqdm:
+        return Tqdm(disable=True)
+
+
+#: Lightning's messages a tutorial page should not carry: banners ("GPU available", "Tip: ..."),
+#: advice that does not apply to small runs, and deprecations inside the libraries.
+QUIET_WARNINGS = (
+    r".*smaller than the logging interval.*",
+    r".*does not have many workers.*",
+    r"Checkpoint directory .* exists and is not empty.*",
+    r".*isinstance\(treespec, LeafSpec\).*",
+    r".*GPU available but not used.*",
+)
+
+
+@contextlib.contextmanager
+def quiet_lightning():
+    """Within the block, Lightning's information banners and the warnings of
+    :data:`QUIET_WARNINGS` are not shown (the logging level and warning filters are restored
+    afterwards); warnings about the user's own run still are."""
+    logger = logging.getLogger("lightning.pytorch")
+    before = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            for pattern in QUIET_WARNINGS:
+                warnings.filterwarnings("ignore", message=pattern)
+            yield
+    finally:
+        logger.setLevel(before)
 
 
 @contextlib.contextmanager

@@ -223,3 +223,28 @@ def test_ddp_notebook_trains_on_two_cpu_processes_from_python(pair_folder, tmp_p
     x = dm.split.test[0].input[None]
     with torch.no_grad():
         assert torch.isfinite(run.model(torch.as_tensor(x))).all()
+
+
+def test_training_shows_no_lightning_banners_or_library_warnings(pair_folder, tmp_path, caplog,
+                                                                capsys):
+    """Issue 15, item 6: a tutorial's page carries the progress bar only: no "GPU available"
+    banner, no tips, no model summary, no advice about logging intervals; the caller's logging
+    level and warning filters are restored."""
+    import logging
+    import warnings
+
+    caplog.set_level(logging.INFO)
+    task, dm = small_run(pair_folder, tmp_path)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        train.fit(task, dm, tmp_path / "run", max_epochs=1, progress=True)
+        filters_after = list(warnings.filters)
+    shown = capsys.readouterr()
+    text = caplog.text + shown.out + shown.err + "".join(str(w.message) for w in seen)
+    for noise in ("GPU available", "TPU available", "Tip:", "Trainable params",
+                  "logging interval", "LeafSpec"):
+        assert noise not in text, noise
+    assert "Epoch 0" in shown.out and "Validation" not in shown.out  # one bar, training only
+    assert "v_num" not in shown.out
+    assert filters_after[0][0] == "always"
+    assert logging.getLogger("lightning.pytorch").level == logging.INFO

@@ -8,6 +8,7 @@ book is built with execution off and shows exactly what ran.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,12 @@ import yaml
 
 SOURCE = Path(__file__).resolve().parents[2] / "book"
 ERROR_MARKS = ("Traceback (most recent call last)", "output traceback", "output error")
+#: Text a reader should never meet on a page: Lightning's banners and summary tables, library
+#: warnings, bioio's reader-fallback messages.
+NOISE_MARKS = ("GPU available:", "TPU available", "Tip: For seamless", "litlogger", "litmodels",
+               "LOCAL_RANK:", "Trainable params", "DeprecationWarning", "FutureWarning",
+               "UserWarning", "PossibleUserWarning", "Attempted file", "Failed to parse XML")
+RESULTS = Path(__file__).resolve().parents[2] / "results"
 
 
 def data_page() -> str:
@@ -62,10 +69,45 @@ def check(html: Path, source: Path = SOURCE) -> list[str]:
         text = page.read_text(errors="replace")
         if name.startswith("tutorials/") and "<img" not in text:
             found.append(f"{page}: a tutorial page without any image")
-        marks = [m for m in ERROR_MARKS if m in text]
+        marks = [m for m in ERROR_MARKS + NOISE_MARKS if m in text]
         if marks:
             found.append(f"{page}: contains {marks}")
+        if name.startswith("tutorials/") and "Produced at the <strong>" not in text:
+            found.append(f"{page}: does not say at which level it was produced")
     return found
+
+
+def level_banner(level: str, name: str, record: dict | None, results: Path = RESULTS) -> str:
+    """Markdown that opens a tutorial's page: the ``level`` its run used and, next to the
+    headline numbers of its ``metrics.json`` (``record``), those of the recorded full run
+    (``results/full/NAME.json``)."""
+    from im2im_helpers.metrics import headline
+
+    lines = [f"```{{note}}\nProduced at the **{level}** level "
+             f"(`python -m im2im_helpers.dev.tutorials --level {level}`)."]
+    recorded = results / "full" / f"{name}.json"
+    if record is not None and recorded.is_file():
+        full = json.loads(recorded.read_text())
+        lines += ["", "| method | metric | this page | recorded full run |", "|---|---|---|---|"]
+        for here, there in zip(headline.compare(record), headline.compare(full)):
+            lines += [f"| {m} | {here.metric} | {a:.3f} | {b:.3f} |" for m, a, b in
+                      ((here.method, here.value, there.value),
+                       (here.reference, here.reference_value, there.reference_value))]
+        lines.append(f"\nThe full run: `results/full/{name}.json` "
+                     f"(commit {full.get('run', {}).get('commit', '?')}).")
+    return "\n".join(lines) + "\n```"
+
+
+def with_banner(notebook: Path, name: str) -> str:
+    """The executed ``notebook`` as JSON text, with :func:`level_banner` after its title cell
+    (the level from papermill's parameters, the numbers from the ``metrics.json`` beside it)."""
+    content = json.loads(notebook.read_text())
+    parameters = content.get("metadata", {}).get("papermill", {}).get("parameters", {})
+    metrics_file = notebook.parent / "metrics.json"
+    record = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
+    banner = level_banner(parameters.get("LEVEL", "default"), name, record)
+    content["cells"].insert(1, {"cell_type": "markdown", "metadata": {}, "source": banner})
+    return json.dumps(content)
 
 
 def build(executed: Path, out: Path) -> Path:
@@ -83,7 +125,7 @@ def build(executed: Path, out: Path) -> Path:
         notebook = executed / Path(name).name / f"{Path(name).name}.ipynb"
         if not notebook.is_file():
             raise FileNotFoundError(f"{notebook}: not executed yet; run `make tutorials` first.")
-        shutil.copy(notebook, src / f"{name}.ipynb")
+        (src / f"{name}.ipynb").write_text(with_banner(notebook, Path(name).name))
     command = Path(sys.executable).parent / "jupyter-book"  # the one of this environment
     done = subprocess.run([str(command), "build", str(src), "--path-output", str(out)],
                           capture_output=True, text=True)

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 MAX_CELL_LINES = 30
-REQUIRED_PARAMETERS = ("QUICK", "DATASET", "SEED")
+REQUIRED_PARAMETERS = ("LEVEL", "DATASET", "SEED")
 FIGURE_CALLS = ("viz.compare(", "viz.loss_curves(", "viz.browse(", "plt.show(", ".savefig(")
 
 
@@ -15,7 +15,7 @@ def problems(path: str | Path) -> list[str]:
     """Every rule ``path`` breaks, as ``"NAME: what is wrong"`` lines (empty when it is clean).
 
     Rules: stored without outputs or execution counts; exactly one cell tagged ``parameters``
-    defining ``QUICK``, ``DATASET``, a seed and (when it trains) ``MAX_EPOCHS``; no code cell
+    defining ``LEVEL``, ``DATASET``, a seed and (when it trains) ``MAX_EPOCHS``; no code cell
     over 30 lines; at least one static figure; no hard-coded ``cuda:0``; an environment report
     within the first four code cells; the Colab setup cell never installs torch.
     """

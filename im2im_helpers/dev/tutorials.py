@@ -15,13 +15,17 @@ from pathlib import Path
 
 import yaml
 
+from im2im_helpers.levels import LEVELS, check_level
+from im2im_helpers.metrics import headline
 
-def execute(notebook: str | Path, out: str | Path, quick: bool = True,
+
+def execute(notebook: str | Path, out: str | Path, level: str = "default",
             parameters: dict | None = None, kernel: str = "python3") -> Path:
     """Run one notebook top to bottom into ``out/NAME/NAME.ipynb`` and return that path.
 
-    ``OUT_DIR`` (and ``QUICK``) are passed as papermill parameters; ``OVERWRITE=True`` because
-    this folder holds generated output that a new execution replaces.
+    ``OUT_DIR`` and ``LEVEL`` (:data:`im2im_helpers.levels.LEVELS`) are passed as papermill
+    parameters; ``OVERWRITE=True`` because this folder holds generated output that a new
+    execution replaces.
     """
     import papermill
 
@@ -29,7 +33,7 @@ def execute(notebook: str | Path, out: str | Path, quick: bool = True,
     folder = Path(out) / notebook.stem
     folder.mkdir(parents=True, exist_ok=True)
     executed = folder / notebook.name
-    params = {"QUICK": quick, "OUT_DIR": str(folder.resolve()), "OVERWRITE": True,
+    params = {"LEVEL": check_level(level), "OUT_DIR": str(folder.resolve()), "OVERWRITE": True,
               **(parameters or {})}
     papermill.execute_notebook(
         str(notebook), str(executed), parameters=params, kernel_name=kernel,
@@ -45,10 +49,9 @@ def summary(folder: Path) -> str:
     lines.append(f"  figures  : {folder / 'figures'} ({len(figures)} PNG)")
     metrics_file = folder / "metrics.json"
     if metrics_file.is_file():
-        methods = json.loads(metrics_file.read_text())["methods"]
-        shown = ", ".join(f"{m} {next(iter(v))}={next(iter(v.values())):.3f}"
-                          for m, v in methods.items() if v)
-        lines.append(f"  metrics  : {metrics_file} ({shown})")
+        record = json.loads(metrics_file.read_text())
+        lines.append(f"  metrics  : {metrics_file}")
+        lines += [f"    {c}" for c in headline.compare(record)]
     return "\n".join(lines)
 
 
@@ -57,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("notebooks", nargs="+", help="notebook files to execute")
     parser.add_argument("--out", default="build/tutorials", help="output folder")
-    parser.add_argument("--full", action="store_true", help="full runs (default: QUICK mode)")
+    parser.add_argument("--level", default="default", choices=LEVELS,
+                        help="run level (default: default; smoke: seconds, for tests)")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                         metavar=("NAME", "VALUE"),
                         help="override a notebook parameter (VALUE read as YAML: 3, true, text)")
@@ -65,19 +69,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     parameters = {name: yaml.safe_load(value) for name, value in args.parameter}
     out = Path(args.out)
-    mode = "FULL" if args.full else "QUICK"
+    lost = []
     for nb in args.notebooks:
         start = time.perf_counter()
-        print(f"running {nb} ({mode}) ...", flush=True)
-        executed = execute(nb, out, quick=not args.full, parameters=parameters)
+        print(f"running {nb} (level {args.level}) ...", flush=True)
+        executed = execute(nb, out, level=args.level, parameters=parameters)
         print(f"done in {time.perf_counter() - start:.0f} s\n{summary(executed.parent)}",
               flush=True)
+        if args.level != "smoke" and (executed.parent / "metrics.json").is_file():
+            try:  # the default and full levels promise that the networks win
+                headline.check(json.loads((executed.parent / "metrics.json").read_text()),
+                               Path(nb).stem)
+            except headline.HeadlineLost as err:
+                print(f"HEADLINE LOST: {err}", file=sys.stderr, flush=True)
+                lost.append(str(err))
     print(f"\nexecuted notebooks, figures and metrics are in {out.resolve()}")
     if not args.no_book:
         from im2im_helpers.dev import book
 
         index = book.build(out, out.parent / "book")
         print(f"the book of the executed tutorials: {index.resolve()}")
+    if lost:
+        print("\nthe network lost to its baseline in:\n  " + "\n  ".join(lost), file=sys.stderr)
+        return 1
     return 0
 
 

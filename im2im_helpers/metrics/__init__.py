@@ -20,7 +20,9 @@ import numpy as np
 from skimage import metrics as skm
 
 from im2im_helpers import io
-from im2im_helpers.metrics import texture
+from im2im_helpers.levels import check_level
+from im2im_helpers.metrics import headline, texture
+from im2im_helpers.metrics.headline import Headline, compare
 from im2im_helpers.metrics.instances import (
     AP_THRESHOLDS,
     INSTANCE,
@@ -35,10 +37,11 @@ from im2im_helpers.metrics.instances import (
 from im2im_helpers.metrics.texture import high_frequency_ratio, radial_power_spectrum
 
 __all__ = [
-    "AP_THRESHOLDS", "INSTANCE", "METRICS", "REGRESSION", "ap50", "average_precision", "dice",
-    "format_table", "grey", "high_frequency_ratio", "instance_table", "intensity_distance", "iou",
-    "iou_matrix", "label_image", "match_instances", "merges_and_splits", "nrmse", "pearson",
-    "psnr", "radial_power_spectrum", "ssim", "table", "texture", "write_json",
+    "AP_THRESHOLDS", "INSTANCE", "METRICS", "REGRESSION", "Headline", "ap50",
+    "average_precision", "dice", "format_table", "grey", "headline", "high_frequency_ratio",
+    "instance_table", "intensity_distance", "iou", "iou_matrix", "label_image",
+    "match_instances", "merges_and_splits", "nrmse", "pearson", "psnr",
+    "radial_power_spectrum", "ssim", "table", "texture", "write_json",
 ]
 
 
@@ -163,12 +166,26 @@ def write_json(
     dataset: str,
     methods: Mapping[str, Mapping[str, float]],
     simulated: bool,
-    quick: bool,
+    level: str,
+    headline: Headline | Sequence[Headline] | None,
     split: str = "test",
     **extra,
 ) -> Path:
-    """Write a tutorial's quality-control table as ``metrics.json`` (atomically)."""
+    """Write a tutorial's quality-control table as ``metrics.json`` (atomically).
+
+    ``level`` is the run level (:data:`im2im_helpers.levels.LEVELS`); ``headline`` says which
+    metric, network(s) and baseline the tutorial is about (``None`` for a tutorial without a
+    network; a list for several experiments), checked by
+    :func:`im2im_helpers.metrics.headline.check`."""
     path = Path(path)
+    if isinstance(headline, Headline):
+        headline_value = headline.to_dict()
+    elif headline is None:
+        headline_value = None
+    else:
+        headline_value = [h.to_dict() for h in headline]
     record = {"tutorial": tutorial, "dataset": dataset, "simulated": simulated, "split": split,
-              "quick": quick, "methods": {m: dict(v) for m, v in methods.items()}, **extra}
+              "level": check_level(level), "headline": headline_value,
+              "methods": {m: dict(v) for m, v in methods.items()}, **extra}
+    compare(record)  # a headline naming a missing method or metric fails here, not in a checker
     return io.write_text(path, json.dumps(record, indent=2))

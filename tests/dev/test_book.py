@@ -28,3 +28,48 @@ def test_check_finds_missing_pages_pictureless_tutorials_and_tracebacks(tmp_path
     assert "b.html: a tutorial page without any image" in found
     assert "a.html: contains ['Traceback" in found
     assert "intro.html" not in found
+
+
+def test_each_tutorial_page_opens_with_its_level_and_the_recorded_full_run(tmp_path):
+    """Issue 15, item 6: the page says which level produced it and shows its headline numbers
+    next to those of the recorded full run."""
+    import json
+
+    results = tmp_path / "results"
+    (results / "full").mkdir(parents=True)
+    head = {"metric": "pearson", "network": "unet", "baseline": "ridge"}
+    (results / "full" / "01_x.json").write_text(json.dumps({
+        "methods": {"ridge": {"pearson": 0.446}, "unet": {"pearson": 0.664}}, "headline": head,
+        "run": {"commit": "abc1234"}}))
+    mine = {"methods": {"ridge": {"pearson": 0.401}, "unet": {"pearson": 0.512}},
+            "headline": head}
+    banner = book.level_banner("default", "01_x", mine, results)
+    assert "Produced at the **default** level" in banner
+    assert "| unet | pearson | 0.512 | 0.664 |" in banner
+    assert "| ridge | pearson | 0.401 | 0.446 |" in banner and "abc1234" in banner
+
+    folder = tmp_path / "01_x"
+    folder.mkdir()
+    (folder / "metrics.json").write_text(json.dumps(mine))
+    notebook = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "# 01"}],
+                "metadata": {"papermill": {"parameters": {"LEVEL": "smoke"}}},
+                "nbformat": 4, "nbformat_minor": 5}
+    (folder / "01_x.ipynb").write_text(json.dumps(notebook))
+    cells = json.loads(book.with_banner(folder / "01_x.ipynb", "01_x"))["cells"]
+    assert cells[0]["source"] == "# 01" and "**smoke** level" in cells[1]["source"]
+
+
+def test_check_finds_banners_warnings_and_pages_without_a_level(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "_toc.yml").write_text("format: jb-book\nroot: intro\nparts:\n  - chapters:\n"
+                                  "      - file: tutorials/a\n")
+    html = tmp_path / "html"
+    (html / "tutorials").mkdir(parents=True)
+    (html / "intro.html").write_text("<p>hello</p>")
+    (html / "tutorials" / "a.html").write_text(
+        "<img src='x.png'><pre>GPU available: False, used: False</pre>"
+        "<pre>Attempted file (img2d.tif) load with reader bioio_ome_tiff failed</pre>")
+    found = "\n".join(book.check(html, src))
+    assert "'GPU available:'" in found and "'Attempted file'" in found
+    assert "a.html: does not say at which level it was produced" in found

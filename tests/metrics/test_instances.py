@@ -215,7 +215,8 @@ def test_instance_table_is_dataset_level_and_plugs_into_format_and_json(tmp_path
     assert (m["merges"], m["splits"]) == (0.5, 0.0)  # one merge in two images
     text = metrics.format_table(values)
     assert "matched_iou" in text and "model" in text
-    path = metrics.write_json(tmp_path / "m.json", "t", "d", values, simulated=True, quick=True)
+    path = metrics.write_json(tmp_path / "m.json", "t", "d", values, simulated=True,
+                              level="smoke", headline=None)
     assert json.loads(path.read_text())["methods"]["model"]["ap50"] == pytest.approx(0.4)
     with pytest.raises(ValueError, match="2 targets"):
         metrics.instance_table({"short": [merged()]}, targets)

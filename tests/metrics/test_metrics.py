@@ -63,7 +63,8 @@ def test_table_and_json(tmp_path):
     values = metrics.table({"perfect": [t[0]], "flipped": [t[0][::-1]]}, t, ("pearson", "nrmse"))
     assert values["perfect"]["pearson"] == pytest.approx(1.0)
     assert values["flipped"]["pearson"] < 0
-    path = metrics.write_json(tmp_path / "m.json", "t", "d", values, simulated=False, quick=True)
+    path = metrics.write_json(tmp_path / "m.json", "t", "d", values, simulated=False,
+                              level="smoke", headline=None)
     import json
 
     record = json.loads(path.read_text())

@@ -1,4 +1,4 @@
-"""The notebook tests' runner: a tutorial executed in QUICK mode in a fresh process, as
+"""The notebook tests' runner: a tutorial executed at the smoke level in a fresh process, as
 ``make tutorials`` runs it, optionally on a registry dataset served from the local HTTP server.
 
 Every test that runs a tutorial must be marked ``pytest.mark.notebook`` (the runner refuses
@@ -19,8 +19,8 @@ from tests.notebooks.helpers import NOTEBOOKS_DIR
 
 @pytest.fixture
 def run_tutorial(tmp_path, request):
-    """``run(notebook, env=None, **parameters)``: execute ``notebooks/NOTEBOOK.ipynb`` in QUICK
-    mode with papermill ``parameters`` (``python -m im2im_helpers.dev.tutorials --no-book``),
+    """``run(notebook, env=None, **parameters)``: execute ``notebooks/NOTEBOOK.ipynb`` at the smoke
+    level with papermill ``parameters`` (``python -m im2im_helpers.dev.tutorials --no-book``),
     in ``env``; return its output folder (``metrics.json``, ``figures/``, ``predictions/``,
     split files and runs)."""
 
@@ -31,6 +31,7 @@ def run_tutorial(tmp_path, request):
         # process could hang on state that earlier tests left behind (seen after Lightning runs).
         options = [a for name, value in parameters.items() for a in ("-p", name, value)]
         done = subprocess.run([sys.executable, "-m", "im2im_helpers.dev.tutorials", "--no-book",
+                               "--level", "smoke",
                                "--out", str(tmp_path / "out"), *options,
                                str(NOTEBOOKS_DIR / f"{notebook}.ipynb")],
                               capture_output=True, text=True, env=env)

@@ -15,11 +15,11 @@ from tests.helpers import png_bytes, zip_bytes
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 
 
-def quick_record(folder: Path) -> dict:
-    """The ``metrics.json`` of a QUICK run of tutorial ``folder.name``, which also left static
-    figures."""
+def smoke_record(folder: Path) -> dict:
+    """The ``metrics.json`` of a smoke-level run of tutorial ``folder.name``, which also left
+    static figures."""
     record = json.loads((folder / "metrics.json").read_text())
-    assert record["quick"] is True and record["tutorial"] == folder.name
+    assert record["level"] == "smoke" and record["tutorial"] == folder.name
     assert list((folder / "figures").glob("*.png")), "every tutorial leaves static figures"
     return record
 

@@ -1,18 +1,18 @@
-"""Tutorial 00 (data): the samples, simulated noise and the registry in QUICK mode."""
+"""Tutorial 00 (data): the samples, simulated noise and the registry at the smoke level."""
 
 import json
 
 import pytest
 
-from tests.notebooks.helpers import quick_record
+from tests.notebooks.helpers import smoke_record
 
 NOTEBOOK = "00_data"
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 
 
-def test_quick_run(run_tutorial):
+def test_smoke_run(run_tutorial):
     folder = run_tutorial(NOTEBOOK)
-    record = quick_record(folder)
+    record = smoke_record(folder)
     psnr = [record["methods"][f"noisy_{photons}_photons"]["psnr"] for photons in (5, 20, 100)]
     assert psnr == sorted(psnr)  # more photons, less noise
     # the split it shows: the time lapse's last frames held out, unshuffled, written to disk

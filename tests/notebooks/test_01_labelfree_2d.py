@@ -1,4 +1,4 @@
-"""Tutorial 01 (label-free 2D): QUICK run on the offline time lapse, and the paper's dataset
+"""Tutorial 01 (label-free 2D): smoke-level run on the offline time lapse, and the paper's dataset
 from the registry (served locally in its real layout)."""
 
 import json
@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 
 from im2im_helpers import io
-from tests.notebooks.helpers import held_out, quick_record
+from tests.notebooks.helpers import held_out, smoke_record
 
 NOTEBOOK = "01_labelfree_2d"
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 
 
-def test_quick_run(run_tutorial):
+def test_smoke_run(run_tutorial):
     folder = run_tutorial(NOTEBOOK)
-    record = quick_record(folder)
+    record = smoke_record(folder)
     held_out(folder, record["test_frames"])
     assert record["test_frames"] == ["t08", "t09"]  # the last frames of the time lapse
     assert record["train_loss_last"] < record["train_loss_first"]  # training lowered the loss

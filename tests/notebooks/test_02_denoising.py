@@ -1,4 +1,4 @@
-"""Tutorial 02 (denoising): QUICK run on real nuclei with simulated noise, and CARE's planaria
+"""Tutorial 02 (denoising): smoke-level run on real nuclei with simulated noise, and CARE's planaria
 data from the registry (served locally in its real layout)."""
 
 import io as stdio
@@ -9,15 +9,15 @@ import pytest
 
 from im2im_helpers import io
 from tests.helpers import tar_gz_bytes
-from tests.notebooks.helpers import clean_volumes, held_out, quick_record, volume_bytes
+from tests.notebooks.helpers import clean_volumes, held_out, smoke_record, volume_bytes
 
 NOTEBOOK = "02_denoising"
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 
 
-def test_quick_run(run_tutorial):
+def test_smoke_run(run_tutorial):
     folder = run_tutorial(NOTEBOOK)
-    record = quick_record(folder)
+    record = smoke_record(folder)
     held_out(folder, record["test_images"])
     held_out(folder, ["img001"], "split3d.json")  # the 3D section holds out one half
     methods = record["methods"]

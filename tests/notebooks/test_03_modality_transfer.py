@@ -1,4 +1,4 @@
-"""Tutorial 03 (modality transfer): QUICK run on a real sharp image with a simulated confocal
+"""Tutorial 03 (modality transfer): smoke-level run on a real sharp image with a simulated confocal
 input, and the 3D-RCAN confocal/STED data from the registry (served locally)."""
 
 import json
@@ -7,15 +7,15 @@ import pytest
 
 from im2im_helpers import io
 from tests.helpers import zip_bytes
-from tests.notebooks.helpers import clean_volumes, held_out, quick_record, volume_bytes
+from tests.notebooks.helpers import clean_volumes, held_out, smoke_record, volume_bytes
 
 NOTEBOOK = "03_modality_transfer"
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 
 
-def test_quick_run(run_tutorial):
+def test_smoke_run(run_tutorial):
     folder = run_tutorial(NOTEBOOK)
-    record = quick_record(folder)
+    record = smoke_record(folder)
     held_out(folder, record["test_images"])
     methods = record["methods"]
     assert record["train_loss_last"] < record["train_loss_first"]

@@ -1,4 +1,4 @@
-"""Tutorial 04 (semantic segmentation): QUICK run on the offline nuclei, and GlaS glands from the
+"""Tutorial 04 (semantic segmentation): smoke-level run on the offline nuclei, and GlaS glands from the
 registry (served locally in the challenge's layout)."""
 
 import json
@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 
 from im2im_helpers import io
-from tests.notebooks.helpers import glas_archive, held_out, quick_record
+from tests.notebooks.helpers import glas_archive, held_out, smoke_record
 
 NOTEBOOK = "04_semantic_segmentation"
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 
 
-def test_quick_run(run_tutorial):
+def test_smoke_run(run_tutorial):
     folder = run_tutorial(NOTEBOOK)
-    record = quick_record(folder)
+    record = smoke_record(folder)
     held_out(folder, record["test_images"])
     assert record["train_loss_last"] < record["train_loss_first"]
     assert set(record["methods"]) == {"otsu", "unet"}

@@ -1,17 +1,17 @@
-"""Tutorial 05 (instance segmentation): QUICK run on the offline nuclei (Otsu + watershed,
+"""Tutorial 05 (instance segmentation): smoke-level run on the offline nuclei (Otsu + watershed,
 3-class U-Net, embeddings)."""
 
 import pytest
 
-from tests.notebooks.helpers import assert_label_image, held_out, losses_fell, quick_record
+from tests.notebooks.helpers import assert_label_image, held_out, losses_fell, smoke_record
 
 NOTEBOOK = "05_instance_segmentation"
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 
 
-def test_quick_run(run_tutorial):
+def test_smoke_run(run_tutorial):
     folder = run_tutorial(NOTEBOOK)
-    record = quick_record(folder)
+    record = smoke_record(folder)
     held_out(folder, record["test_images"])
     # the 3-class network holds out the same images as the others
     held_out(folder, record["test_images"], "split_three_class.json")

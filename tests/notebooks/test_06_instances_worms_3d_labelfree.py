@@ -1,4 +1,4 @@
-"""Tutorial 06 (instances: worms, 3D, label-free): QUICK run on simulated worms, 3D nuclei and
+"""Tutorial 06 (instances: worms, 3D, label-free): smoke-level run on simulated worms, 3D nuclei and
 the label-free time lapse, and BBBC010's worms from the registry (served locally)."""
 
 import json
@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 
 from tests.helpers import png_bytes, tiff_bytes, zip_bytes
-from tests.notebooks.helpers import assert_label_image, discs, held_out, losses_fell, quick_record
+from tests.notebooks.helpers import assert_label_image, discs, held_out, losses_fell, smoke_record
 
 NOTEBOOK = "06_instances_worms_3d_labelfree"
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 
 
-def test_quick_run(run_tutorial):
+def test_smoke_run(run_tutorial):
     folder = run_tutorial(NOTEBOOK)
-    record = quick_record(folder)
+    record = smoke_record(folder)
     # three sections, three splits: each held-out set is the one its split file names
     held_out(folder, record["test_images"], "split_worms.json")
     held_out(folder, record["test_volumes"], "split_3d.json")

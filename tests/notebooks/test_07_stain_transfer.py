@@ -1,4 +1,4 @@
-"""Tutorial 07 (stain transfer): QUICK run on the IHC sample with its computed hematoxylin
+"""Tutorial 07 (stain transfer): smoke-level run on the IHC sample with its computed hematoxylin
 target, and DeepLIIF's panels from the registry (served locally in their real layout)."""
 
 import json
@@ -8,15 +8,15 @@ import pytest
 
 from im2im_helpers import io
 from tests.helpers import png_bytes, zip_bytes
-from tests.notebooks.helpers import discs, held_out, losses_fell, quick_record
+from tests.notebooks.helpers import discs, held_out, losses_fell, smoke_record
 
 NOTEBOOK = "07_stain_transfer"
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 
 
-def test_quick_run(run_tutorial):
+def test_smoke_run(run_tutorial):
     folder = run_tutorial(NOTEBOOK)
-    record = quick_record(folder)
+    record = smoke_record(folder)
     held_out(folder, record["test_images"])
     losses_fell(record)
     assert record["simulated"] is False and record["target"]["by"] == "skimage.color.rgb2hed"

@@ -1,4 +1,4 @@
-"""Tutorial 08 (masks and images, unpaired): QUICK run on the offline nuclei (pix2pix and
+"""Tutorial 08 (masks and images, unpaired): smoke-level run on the offline nuclei (pix2pix and
 CycleGAN in both directions, U-Nets trained on synthetic images), and GlaS's colour glands from
 the registry (served locally)."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from im2im_helpers import io
-from tests.notebooks.helpers import glas_archive, held_out, losses_fell, quick_record
+from tests.notebooks.helpers import glas_archive, held_out, losses_fell, smoke_record
 
 NOTEBOOK = "08_masks_and_images_unpaired"
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
@@ -25,9 +25,9 @@ def check_synthetic_training(folder, test_images: list[str]) -> None:
         assert made["test"] == [] and not set(test_images) & set(made["train"] + made["val"])
 
 
-def test_quick_run(run_tutorial):
+def test_smoke_run(run_tutorial):
     folder = run_tutorial(NOTEBOOK)
-    record = quick_record(folder)
+    record = smoke_record(folder)
     check_synthetic_training(folder, record["test_images"])
     losses_fell(record)
     assert set(record["methods"]) == {"otsu", "unet_supervised", "cyclegan",

@@ -1,4 +1,4 @@
-"""Tutorial 09 (label-free 3D): QUICK run on simulated 3D cells, and the Allen hiPSC fields of
+"""Tutorial 09 (label-free 3D): smoke-level run on simulated 3D cells, and the Allen hiPSC fields of
 view from the registry (metadata table and 3D images served locally)."""
 
 import json
@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 
 from im2im_helpers import io
-from tests.notebooks.helpers import held_out, losses_fell, quick_record
+from tests.notebooks.helpers import held_out, losses_fell, smoke_record
 
 NOTEBOOK = "09_labelfree_3d"
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 
 
-def test_quick_run(run_tutorial):
+def test_smoke_run(run_tutorial):
     folder = run_tutorial(NOTEBOOK)
-    record = quick_record(folder)
+    record = smoke_record(folder)
     held_out(folder, record["test_images"])
     losses_fell(record)
     assert record["simulated"] is True and record["test_images"] == ["vol003"]

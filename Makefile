@@ -12,7 +12,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 # pip prints one warning per package for unreachable local index folders on some machines
 QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location" || true; }
 
-.PHONY: venv tutorials book test test-fallback lint benchmark clean
+.PHONY: venv tutorials book book-smoke test test-fallback lint benchmark clean
 
 venv: $(STAMP)
 
@@ -34,8 +34,13 @@ tutorials: $(STAMP)
 
 book: tutorials
 
+# The plain smoke-level run of every tutorial stays in build/smoke (CI builds the book from it).
 test: $(STAMP)
-	$(PY) -m pytest -q
+	IM2IM_KEEP_EXECUTED=$(CURDIR)/build/smoke $(PY) -m pytest -q
+
+# The book from the tutorials `make test` executed (smoke level), without executing them again.
+book-smoke: $(STAMP)
+	$(PY) -m im2im_helpers.dev.book --executed build/smoke --out build/book-smoke
 
 # aicsimageio (bioio's predecessor) as the image backend, in its own small venv: the two
 # libraries cannot share an environment.

@@ -20,16 +20,24 @@ def accelerator() -> str:
     return "cpu"
 
 
+def package_versions() -> dict[str, str]:
+    """``{package: version}`` for Python and the packages of :data:`PACKAGES` installed here."""
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
 def environment_report() -> str:
     """Python, package versions and device as text (paste it into a bug report)."""
     import torch
 
-    lines = [f"python       {platform.python_version()} ({platform.system()} {platform.machine()})"]
-    for name in PACKAGES:
-        try:
-            lines.append(f"{name:<12} {importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            continue
+    versions = package_versions()
+    lines = [f"python       {versions.pop('python')} ({platform.system()} {platform.machine()})"]
+    lines += [f"{name:<12} {version}" for name, version in versions.items()]
     device = accelerator()
     if device == "gpu":
         device += f" ({torch.cuda.get_device_name(0)}, {torch.cuda.device_count()} device(s))"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -42,6 +43,32 @@ def execute(notebook: str | Path, out: str | Path, level: str = "default",
     return executed
 
 
+def record(folder: Path, seconds: float, level: str, results: Path) -> Path:
+    """Write ``results/NAME.json``: the ``metrics.json`` a tutorial run left in ``folder``, plus
+    ``run``: its level, wall time, commit, machine, torch threads and package versions — the
+    only source of numbers quoted in the README, the notebooks and the book."""
+    import datetime
+    import platform
+    import subprocess
+
+    from im2im_helpers import io, system
+
+    metrics = json.loads((folder / "metrics.json").read_text())
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=Path(__file__).resolve().parent).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True,
+                           cwd=Path(__file__).resolve().parent).stdout.strip()
+    metrics["run"] = {
+        "level": level, "seconds": round(seconds), "commit": commit + ("+changes" if dirty else ""),
+        "machine": f"{platform.machine()}, {system.cpu_cores()} cores, {system.accelerator()}",
+        "threads": os.environ.get("OMP_NUM_THREADS", "default"),
+        "date": datetime.date.today().isoformat(),
+        "packages": system.package_versions(),
+    }
+    return io.write_text(results / f"{folder.name}.json", json.dumps(metrics, indent=2) + "\n")
+
+
 def summary(folder: Path) -> str:
     """A short description of what one executed tutorial left behind."""
     lines = [f"  notebook : {folder / (folder.name + '.ipynb')}"]
@@ -66,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         metavar=("NAME", "VALUE"),
                         help="override a notebook parameter (VALUE read as YAML: 3, true, text)")
     parser.add_argument("--no-book", action="store_true", help="skip building the book")
+    parser.add_argument("--record", metavar="DIR",
+                        help="write each run's metrics and run facts to DIR/NAME.json "
+                             "(results/default, results/full)")
     args = parser.parse_args(argv)
     parameters = {name: yaml.safe_load(value) for name, value in args.parameter}
     out = Path(args.out)
@@ -74,8 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = time.perf_counter()
         print(f"running {nb} (level {args.level}) ...", flush=True)
         executed = execute(nb, out, level=args.level, parameters=parameters)
-        print(f"done in {time.perf_counter() - start:.0f} s\n{summary(executed.parent)}",
-              flush=True)
+        seconds = time.perf_counter() - start
+        print(f"done in {seconds:.0f} s\n{summary(executed.parent)}", flush=True)
+        if args.record and (executed.parent / "metrics.json").is_file():
+            print(f"  recorded : {record(executed.parent, seconds, args.level, Path(args.record))}")
         if args.level != "smoke" and (executed.parent / "metrics.json").is_file():
             try:  # the default and full levels promise that the networks win
                 headline.check(json.loads((executed.parent / "metrics.json").read_text()),

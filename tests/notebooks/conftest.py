@@ -17,6 +17,11 @@ from tests.helpers import serve_entry, write_registry
 from tests.notebooks.helpers import NOTEBOOKS_DIR
 
 
+#: A folder where the plain smoke-level run of each tutorial is kept (``make test`` sets it): CI
+#: builds the book from these notebooks instead of executing every tutorial a second time.
+KEEP_EXECUTED = "IM2IM_KEEP_EXECUTED"
+
+
 @pytest.fixture
 def run_tutorial(tmp_path, request):
     """``run(notebook, env=None, **parameters)``: execute ``notebooks/NOTEBOOK.ipynb`` at the smoke
@@ -27,16 +32,19 @@ def run_tutorial(tmp_path, request):
     def run(notebook: str, env: dict | None = None, **parameters: str) -> Path:
         assert request.node.get_closest_marker("notebook"), (
             f"{request.node.nodeid} executes a notebook: mark it pytest.mark.notebook")
+        out = tmp_path / "out"
+        if os.environ.get(KEEP_EXECUTED) and env is None and not parameters:
+            out = Path(os.environ[KEEP_EXECUTED])  # the plain run, kept for the book (CI)
         # In a fresh process, as `make tutorials` runs it: a kernel client inside the test
         # process could hang on state that earlier tests left behind (seen after Lightning runs).
         options = [a for name, value in parameters.items() for a in ("-p", name, value)]
         done = subprocess.run([sys.executable, "-m", "im2im_helpers.dev.tutorials", "--no-book",
                                "--level", "smoke",
-                               "--out", str(tmp_path / "out"), *options,
+                               "--out", str(out), *options,
                                str(NOTEBOOKS_DIR / f"{notebook}.ipynb")],
                               capture_output=True, text=True, env=env)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        return tmp_path / "out" / notebook
+        return out / notebook
 
     return run
 

@@ -18,11 +18,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from im2im_helpers import models
-from im2im_helpers.tasks.supervised import SCHEDULERS
 
 #: ``"lsgan"``: least squares (Mao et al. 2017), as in CycleGAN; ``"bce"``: the original GAN's
 #: binary cross-entropy on logits, as in the pix2pix paper.
 ADVERSARIAL_LOSSES = ("lsgan", "bce")
+
+#: Learning-rate schedules of the adversarial tasks (both optimizers, stepped per epoch).
+GAN_SCHEDULERS = (None, "cosine")
 
 
 def adversarial_loss(scores: torch.Tensor, real: bool, kind: str = "lsgan") -> torch.Tensor:
@@ -227,8 +229,8 @@ class GANTask(L.LightningModule):
         if loss not in ADVERSARIAL_LOSSES:
             raise ValueError(f"loss={loss!r}: {type(self).__name__}'s adversarial loss is one of "
                              f"{ADVERSARIAL_LOSSES} (task.hparams.loss in a config).")
-        if scheduler not in SCHEDULERS:
-            raise ValueError(f"scheduler={scheduler!r}: choose one of {SCHEDULERS}.")
+        if scheduler not in GAN_SCHEDULERS:
+            raise ValueError(f"scheduler={scheduler!r}: choose one of {GAN_SCHEDULERS}.")
         self.automatic_optimization = False
         self._sample_images: dict[str, torch.Tensor] | None = None
 

@@ -15,7 +15,7 @@ from im2im_helpers import models
 
 REGRESSION_LOSSES = ("mse", "l1")
 SEGMENTATION_LOSSES = ("dice_ce",)
-SCHEDULERS = (None, "cosine")
+SCHEDULERS = (None, "cosine", "onecycle")
 
 
 class Supervised(L.LightningModule):
@@ -33,8 +33,9 @@ class Supervised(L.LightningModule):
         Adam learning rate.
     weight_decay : float
         Adam weight decay.
-    scheduler : {None, "cosine"}
-        ``"cosine"`` decays the learning rate to zero over the run's ``max_epochs``.
+    scheduler : {None, "cosine", "onecycle"}
+        ``"cosine"`` decays the learning rate to zero over the run's ``max_epochs``;
+        ``"onecycle"`` warms up to ``lr`` and anneals, stepped per batch (see :func:`adam`).
     """
 
     #: The task's name in a run's ``config.yaml`` (``task.kind``).
@@ -106,11 +107,21 @@ class Supervised(L.LightningModule):
 
 def adam(task: L.LightningModule, lr: float, weight_decay: float = 0.0,
          scheduler: str | None = None):
-    """Adam over ``task``'s parameters; with ``scheduler="cosine"`` the learning rate decays to
-    zero over the trainer's ``max_epochs`` (what every task's ``configure_optimizers`` returns)."""
+    """Adam over ``task``'s parameters (what every task's ``configure_optimizers`` returns).
+
+    ``scheduler="cosine"``: the learning rate decays to zero over the trainer's ``max_epochs``.
+    ``scheduler="onecycle"``: it rises from ``lr / 25`` to ``lr`` over the first 30 % of the
+    run's optimizer steps, then anneals to near zero (Smith's one-cycle policy: a high ``lr``
+    for short runs, stepped every batch)."""
     optimizer = torch.optim.Adam(task.parameters(), lr=lr, weight_decay=weight_decay)
     if scheduler is None:
         return optimizer
+    if scheduler == "onecycle":
+        steps = max(1, int(task.trainer.estimated_stepping_batches))
+        one_cycle = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps,
+                                                        pct_start=0.3)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": one_cycle, "interval": "step"}}
     epochs = max(1, task.trainer.max_epochs or 1)
     cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": cosine, "interval": "epoch"}}

@@ -21,6 +21,9 @@ def test_smoke_run(run_tutorial):
     assert record["train_loss_last"] < record["train_loss_first"]
     assert methods["unet"]["ssim"] > methods["input"]["ssim"]
     assert methods["unet"]["pearson"] > methods["input"]["pearson"]
+    headline = record["headline"]
+    assert (headline["metric"], headline["network"], headline["baseline"]) == (
+        "pearson", "unet", "richardson_lucy")
     saved = io.read(folder / "predictions" / "phalloidin-test_pred.ome.tiff")
     assert saved.data.shape == (1, 1, 1, 623, 251)
     assert saved.pixel_sizes[2] == pytest.approx(0.1241)

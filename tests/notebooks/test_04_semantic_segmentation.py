@@ -1,5 +1,5 @@
-"""Tutorial 04 (semantic segmentation): smoke-level run on the offline nuclei, and GlaS glands from the
-registry (served locally in the challenge's layout)."""
+"""Tutorial 04 (semantic segmentation): smoke-level run on the offline nuclei, and GlaS glands from
+the registry (served locally in the challenge's layout)."""
 
 import json
 
@@ -20,6 +20,9 @@ def test_smoke_run(run_tutorial):
     assert record["train_loss_last"] < record["train_loss_first"]
     assert set(record["methods"]) == {"otsu", "unet"}
     assert record["methods"]["otsu"]["dice"] > 0.8  # the tuned baseline is a real one
+    headline = record["headline"]
+    assert (headline["metric"], headline["network"], headline["baseline"]) == (
+        "dice", "unet", "otsu")
     mask = io.read(folder / "predictions" / "stardist-right_mask.ome.tiff").data
     assert mask.shape == (1, 1, 1, 512, 256) and set(np.unique(mask)) <= {0, 1}
 

@@ -16,7 +16,6 @@ import pytest
 from tests.helpers import serve_entry, write_registry
 from tests.notebooks.helpers import NOTEBOOKS_DIR
 
-
 #: A folder where the plain smoke-level run of each tutorial is kept (``make test`` sets it): CI
 #: builds the book from these notebooks instead of executing every tutorial a second time.
 KEEP_EXECUTED = "IM2IM_KEEP_EXECUTED"

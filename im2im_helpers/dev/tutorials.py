@@ -43,7 +43,17 @@ def execute(notebook: str | Path, out: str | Path, level: str = "default",
     return executed
 
 
-def record(folder: Path, seconds: float, level: str, results: Path) -> Path:
+def children_cpu_seconds() -> float:
+    """CPU seconds (user + system) used so far by this process's finished child processes (the
+    notebook kernels)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def record(folder: Path, seconds: float, level: str, results: Path,
+           cpu_seconds: float | None = None) -> Path:
     """Write ``results/NAME.json``: the ``metrics.json`` a tutorial run left in ``folder``, plus
     ``run``: its level, wall time, commit, machine, torch threads and package versions — the
     only source of numbers quoted in the README, the notebooks and the book."""
@@ -60,7 +70,9 @@ def record(folder: Path, seconds: float, level: str, results: Path) -> Path:
                            capture_output=True, text=True,
                            cwd=Path(__file__).resolve().parent).stdout.strip()
     metrics["run"] = {
-        "level": level, "seconds": round(seconds), "commit": commit + ("+changes" if dirty else ""),
+        "level": level, "seconds": round(seconds),
+        "cpu_seconds": None if cpu_seconds is None else round(cpu_seconds),
+        "commit": commit + ("+changes" if dirty else ""),
         "machine": f"{platform.machine()}, {system.cpu_cores()} cores, {system.accelerator()}",
         "threads": os.environ.get("OMP_NUM_THREADS", "default"),
         "date": datetime.date.today().isoformat(),
@@ -101,13 +113,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     lost = []
     for nb in args.notebooks:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), children_cpu_seconds()
         print(f"running {nb} (level {args.level}) ...", flush=True)
         executed = execute(nb, out, level=args.level, parameters=parameters)
-        seconds = time.perf_counter() - start
-        print(f"done in {seconds:.0f} s\n{summary(executed.parent)}", flush=True)
+        seconds, cpu = time.perf_counter() - start, children_cpu_seconds() - cpu_start
+        # on a shared machine the wall time says little; the kernel's CPU time says more
+        print(f"done in {seconds:.0f} s (kernel CPU {cpu:.0f} s)\n{summary(executed.parent)}",
+              flush=True)
         if args.record and (executed.parent / "metrics.json").is_file():
-            print(f"  recorded : {record(executed.parent, seconds, args.level, Path(args.record))}")
+            path = record(executed.parent, seconds, args.level, Path(args.record), cpu)
+            print(f"  recorded : {path}")
         if args.level != "smoke" and (executed.parent / "metrics.json").is_file():
             try:  # the default and full levels promise that the networks win
                 headline.check(json.loads((executed.parent / "metrics.json").read_text()),

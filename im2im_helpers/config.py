@@ -117,6 +117,8 @@ def read_yaml(text: str):
 def _check_values(cfg: RunConfig, origin: str) -> None:
     """Check the values that would otherwise fail only once training starts."""
     try:
+        data.check_load_config(cfg.data.load)
+        data.check_split_config(cfg.data.split)
         check_patch_config(cfg.data.patches)
     except ValueError as err:
         raise ConfigError(f"{origin}: {err}") from err
@@ -136,8 +138,9 @@ def _check_values(cfg: RunConfig, origin: str) -> None:
                           "for all) or a list of device indices ([0, 1]).")
     try:
         models.build(**cfg.model)
-    except (TypeError, ValueError, KeyError, RuntimeError) as err:
-        raise ConfigError(f"{origin}: model: cannot build {cfg.model!r} ({err}).") from err
+    except Exception as err:  # MONAI's networks raise many unrelated types for bad arguments
+        raise ConfigError(f"{origin}: model: cannot build {cfg.model!r} "
+                          f"({type(err).__name__}: {err}).") from err
 
 
 def from_dict(values: dict, origin: str = "<config>") -> RunConfig:
@@ -147,6 +150,15 @@ def from_dict(values: dict, origin: str = "<config>") -> RunConfig:
     data is read: patch sizes, the network's dimensionality against the patches, devices, and
     whether the network can be built from ``model``."""
     cfg = schema_from_dict(RunConfig, values, origin)
+    for where, mapping in (("model", cfg.model), ("task.hparams", cfg.task.hparams),
+                           ("data.load.options", cfg.data.load.options),
+                           *((f"data.transforms[{i}]", step)
+                             for i, step in enumerate(cfg.data.transforms)
+                             if isinstance(step, dict))):
+        if isinstance(mapping, dict) and not all(isinstance(k, str) for k in mapping):
+            key = next(k for k in mapping if not isinstance(k, str))
+            raise ConfigError(f"{origin}: {where}: the key {key!r} is not a name; the keys here "
+                              "are names of arguments (text).")
     if not cfg.data.source:
         raise ConfigError(f"{origin}: 'data.source' is required (a sample name or a folder).")
     if not cfg.model or "name" not in cfg.model or "dims" not in cfg.model:
@@ -155,11 +167,22 @@ def from_dict(values: dict, origin: str = "<config>") -> RunConfig:
         )
     options = {k: v for k, v in cfg.model.items()
                if k not in ("name", "dims", "in_channels", "out_channels", "seed")}
+    for key, value in options.items():  # tuple({0: 2}) is (0,): a mapping is never meant here
+        if isinstance(value, dict):
+            raise ConfigError(f"{origin}: model.{key}={value!r}: a network option is a number, a "
+                              "text or a list (e.g. strides: [2, 2]), not a mapping.")
+    if not isinstance(options.get("activation"), (str, type(None))):
+        raise ConfigError(f"{origin}: model.activation={options['activation']!r}: choose null or "
+                          f"one of {sorted(models.ACTIVATIONS)}.")
     try:
         models.check_options(str(cfg.model["name"]), options)
     except ValueError as err:
         raise ConfigError(f"{origin}: model: {err}") from err
-    for step in cfg.data.transforms:
+    for i, step in enumerate(cfg.data.transforms):
+        if not isinstance(step, dict) or not isinstance(step.get("kind"), str):
+            raise ConfigError(f"{origin}: data.transforms[{i}]={step!r}: each step is a mapping "
+                              f"with a 'kind' (one of {sorted(data.transforms.TRANSFORMS)}) and "
+                              "its options, e.g. {kind: foreground}.")
         try:
             data.check_transform(step)
         except ValueError as err:
@@ -183,7 +206,10 @@ def load(path: str | os.PathLike) -> RunConfig:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such configuration file.")
     try:
-        values = read_yaml(path.read_text())
+        values = read_yaml(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not a text file in UTF-8 ({err}); a configuration is YAML "
+                          "text. Check that this is the right file.") from err
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err}).") from err
     return from_dict(values or {}, str(path))

@@ -7,6 +7,7 @@ bioio is not installed. The two cannot share one environment, so exactly one of 
 from __future__ import annotations
 
 import glob
+import math
 import os
 import tempfile
 import time
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
+from xml.etree import ElementTree
 
 import numpy as np
 
@@ -117,6 +119,9 @@ def read(path: str | os.PathLike) -> Image:
         channel_names = ([f"S{i}" for i in range(samples)] if samples > 1 and img.dims.C == 1
                          else [str(c) for c in (img.channel_names or [])])
     except Exception as err:  # readers raise many unrelated types for a bad file
+        single = _read_single_row_ome_tiff(path)
+        if single is not None:
+            return single
         raise ImageReadError(
             f"{path}: could not be read as an image by {name} ({type(err).__name__}: {err}). "
             "Expected a microscopy image (OME-TIFF, TIFF, PNG, CZI, ...); check that the file is "
@@ -125,8 +130,39 @@ def read(path: str | os.PathLike) -> Image:
     return Image(data, (pps.Z, pps.Y, pps.X), channel_names, path)
 
 
+def _read_single_row_ome_tiff(path: Path) -> Image | None:
+    """Read an OME-TIFF of one row or column (Y or X of 1; a line scan) that bioio-ome-tiff
+    cannot read (it adds an axis for every OME size of 1, including the Y or X that tifffile
+    kept), with tifffile; ``None`` if ``path`` is not such a file."""
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            axes, shape = series.get_axes(False), series.get_shape(False)
+            if not tif.is_ome or set(axes) != set(DIMS + "S") or shape[axes.index("S")] != 1:
+                return None
+            if shape[axes.index("Y")] != 1 and shape[axes.index("X")] != 1:
+                return None
+            data = series.asarray(squeeze=False)
+            pixels = ElementTree.fromstring(tif.ome_metadata).find(".//{*}Pixels")
+    except Exception:  # not a TIFF tifffile can read: the caller reports the reader's error
+        return None
+    data = np.transpose(data[..., 0] if axes[-1] == "S" else np.take(data, 0, axes.index("S")),
+                        [axes.replace("S", "").index(d) for d in DIMS])
+    sizes = []
+    for axis in "ZYX":
+        value, unit = pixels.get(f"PhysicalSize{axis}"), pixels.get(f"PhysicalSize{axis}Unit")
+        sizes.append(float(value) if value and unit in (None, "µm", "um") else None)
+    names = [c.get("Name", "") for c in pixels.findall("{*}Channel")]
+    return Image(np.ascontiguousarray(data), tuple(sizes), names, path)
+
+
 def as_tczyx(data: np.ndarray, dims: str) -> np.ndarray:
     """Reorder/expand ``data`` with axes named by ``dims`` (a subset of TCZYX) to TCZYX."""
+    if not isinstance(dims, str):
+        raise ValueError(f"dims={dims!r}: give the axes of the array as a string of TCZYX "
+                         "letters, e.g. 'YX' or 'CZYX'.")
     dims = dims.upper()
     if len(dims) != data.ndim or set(dims) - set(DIMS) or len(set(dims)) != len(dims):
         raise ValueError(
@@ -173,7 +209,7 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, path)
     return path
@@ -198,23 +234,66 @@ def write_bytes(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> P
 
 def _storable(data: np.ndarray, path: Path) -> np.ndarray:
     """OME-TIFF has no 64-bit integer pixel type: label images from scikit-image (int64) are
-    stored as 32-bit integers when their values fit, losslessly; otherwise it is an error. A
-    boolean mask is stored as uint8 0/1; other types the format cannot hold are an error that
-    names the file."""
+    stored as unsigned 32-bit integers when their values fit, losslessly; otherwise it is an
+    error. A boolean mask is stored as uint8 0/1 and float16 as float32; other types the format
+    cannot hold, and an empty array, are errors that name the file."""
+    if data.size == 0:
+        raise ImageWriteError(
+            f"{path}: the image has no pixels (shape {data.shape} in TCZYX order); every axis "
+            "needs a size of at least 1.")
     if data.dtype == bool:
         return data.astype(np.uint8)
+    if data.dtype == np.float16:  # no half-float pixel type in OME; float32 holds it exactly
+        return data.astype(np.float32)
     if data.dtype.kind not in "iuf":
         raise ImageWriteError(
             f"{path}: cannot store {data.dtype} pixels in OME-TIFF; convert to an integer or "
             "float type first (e.g. data.astype(np.float32)).")
     if data.dtype.kind not in "iu" or data.dtype.itemsize < 8:
         return data
-    if data.size and (data.min() < 0 or data.max() > np.iinfo(np.uint32).max):
+    low, high = data.min(), data.max()
+    if low < 0 or high > np.iinfo(np.uint32).max:
         raise ImageWriteError(
-            f"{path}: {data.dtype} values from {data.min()} to {data.max()} do not fit the 32-bit "
-            "integers OME-TIFF can store; relabel (e.g. skimage.segmentation.relabel_sequential)."
+            f"{path}: {data.dtype} values from {low} to {high} do not fit the unsigned 32-bit "
+            "integers 64-bit label images are stored as; relabel (e.g. "
+            "skimage.segmentation.relabel_sequential), or convert signed values that fit "
+            "yourself (data.astype(np.int32))."
         )
     return data.astype(np.uint32)
+
+
+def _pixel_size_ok(size) -> bool:
+    """``None``, or a finite number >= 0 (0: unknown, as ``None``)."""
+    if size is None:
+        return True
+    if isinstance(size, bool) or not isinstance(size, (int, float, np.integer, np.floating)):
+        return False
+    try:
+        return math.isfinite(float(size)) and size >= 0
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _check_metadata(path: Path, channels: int, pixel_sizes, channel_names) -> None:
+    """Refuse pixel sizes and channel names OME-XML cannot hold, naming the file."""
+    if not isinstance(pixel_sizes, (tuple, list)) or len(pixel_sizes) != 3 or not all(
+            _pixel_size_ok(s) for s in pixel_sizes):
+        raise ImageWriteError(
+            f"{path}: pixel_sizes={pixel_sizes!r}: give three sizes (Z, Y, X) in micrometres, "
+            "each a positive number or None where unknown.")
+    if channel_names is None:
+        return
+    if (not isinstance(channel_names, (list, tuple)) or len(channel_names) != channels
+            or not all(isinstance(n, str) for n in channel_names)):
+        raise ImageWriteError(
+            f"{path}: channel_names={channel_names!r}: give one name (a string) per channel, "
+            f"{channels} here, or leave it out.")
+    bad = [n for n in channel_names if not all(
+        " " <= ch <= "\ud7ff" or "\ue000" <= ch <= "\ufffd" or ch >= "\U00010000" for ch in n)]
+    if bad:
+        raise ImageWriteError(
+            f"{path}: channel name {bad[0]!r} holds control characters (tab, new line, ...) "
+            "that OME-XML cannot store as they are; remove them.")
 
 
 def write_ome_tiff(
@@ -236,7 +315,7 @@ def write_ome_tiff(
     dims : str
         Axis names of ``data``, a subset of ``TCZYX`` in any order.
     pixel_sizes : tuple
-        Physical pixel sizes ``(Z, Y, X)`` in micrometres.
+        Physical pixel sizes ``(Z, Y, X)`` in micrometres; ``None`` (or 0) where unknown.
     channel_names : list of str, optional
         One name per channel.
     overwrite : bool
@@ -246,6 +325,16 @@ def write_ome_tiff(
     -------
     pathlib.Path
         The written file.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is false.
+    ImageWriteError
+        If the folder is missing, or the pixels (empty, of a type or range OME-TIFF cannot
+        hold), ``pixel_sizes`` or ``channel_names`` cannot be stored.
+    ValueError
+        If ``dims`` does not describe ``data``.
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -256,6 +345,7 @@ def write_ome_tiff(
     if not path.parent.is_dir():
         raise ImageWriteError(f"{path}: folder {path.parent} does not exist; create it first.")
     full = _storable(as_tczyx(np.asarray(data), dims), path)
+    _check_metadata(path, full.shape[1], pixel_sizes, channel_names)
     _, _, writer, pps_cls = _backend()
     remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".ome.tiff", dir=path.parent)

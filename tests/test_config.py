@@ -136,3 +136,33 @@ def test_a_network_that_does_not_fit_the_data_is_refused_before_training(tmp_pat
     with pytest.raises(config.ConfigError, match=r"in_channels=3 but ndev-labelfree holds 2D "
                                                  r"images with 1 input channel"):
         config.build(config.load(write(tmp_path, text)))
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ("channels: [8, 16]", "channels: [8, 16], activation: [sigmoid]",
+     r"model.activation=\['sigmoid'\]: choose null or one of"),
+    ("patches:", "transforms: [{kind: [foreground]}]\n  patches:",
+     r"data.transforms\[0\]=\{'kind': \['foreground'\]\}: each step is a mapping with a 'kind'"),
+    ("patches:", "transforms: [foreground]\n  patches:", r"data.transforms\[0\]='foreground'"),
+    ("name: unet, dims: 2, channels: [8, 16]",
+     "name: attention_unet, dims: 2, channels: [8, 16, 32], strides: [2]",
+     r"model: cannot build .* \(IndexError"),
+    ("patches:", "load: {normalize_percentiles: [1]}\n  patches:",
+     r"data.load.normalize_percentiles=\[1\]: give two percentiles"),
+    ("split: {test: 2, val: 1, shuffle: false}", "split: {test: .nan}", r"data.split.test=nan"),
+    ("split: {test: 2, val: 1, shuffle: false}", "split: {seed: -3}", r"data.split.seed=-3"),
+], ids=["activation-list", "transform-kind-list", "transform-not-a-mapping", "strides",
+        "percentiles", "nan-test", "negative-seed"])
+def test_values_found_by_property_tests_are_refused_on_load(tmp_path, old, new, message):
+    """Issue 14, property tests: the first three escaped as TypeError (unhashable list), the
+    network as IndexError from MONAI; the data values were accepted and failed only in build."""
+    with pytest.raises(config.ConfigError, match=r"run.yaml: " + message):
+        config.load(write(tmp_path, GOOD.replace(old, new)))
+
+
+def test_a_file_that_is_not_utf8_text_is_a_config_error(tmp_path):
+    """Issue 14, property tests: UnicodeDecodeError came out, without the file's name."""
+    path = tmp_path / "run.yaml"
+    path.write_bytes(b"\xff\xfe\x00data")
+    with pytest.raises(config.ConfigError, match=r"run.yaml: not a text file in UTF-8"):
+        config.load(path)

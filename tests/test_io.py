@@ -107,3 +107,51 @@ def test_a_killed_write_leaves_no_temporary_file_behind_the_next_one(tmp_path):
     os.utime(other, (old, old))
     io.write_ome_tiff(tmp_path / "pred.ome.tiff", np.zeros((8, 8), np.float32), "YX")
     assert not stale.exists() and running.exists() and other.exists()
+
+
+def test_a_line_scan_of_one_row_or_one_column_reads_back(tmp_path):
+    """Issue 14, property tests: bioio-ome-tiff could not read an OME-TIFF with Y or X of 1
+    ("axes don't match array"), though it wrote it."""
+    for i, shape in enumerate([(3, 2, 1, 1, 5), (1, 1, 2, 4, 1), (1, 1, 1, 1, 1)]):
+        data = np.arange(np.prod(shape), dtype=np.uint16).reshape(shape)
+        path = io.write_ome_tiff(tmp_path / f"line{i}.ome.tiff", data, "TCZYX", (1.0, 0.5, 0.25),
+                                 [f"c{c}" for c in range(shape[1])])
+        img = io.read(path)
+        np.testing.assert_array_equal(img.data, data)
+        assert img.pixel_sizes == (1.0, 0.5, 0.25)
+        assert img.channel_names == [f"c{c}" for c in range(shape[1])]
+
+
+def test_empty_half_float_and_negative_int64_images(tmp_path):
+    """Issue 14, property tests: an empty axis failed in pydantic, float16 in the OME writer,
+    and int64 values from -5 to 3 were said not to fit 32-bit integers (they fit int32)."""
+    with pytest.raises(io.ImageWriteError, match=r"empty.ome.tiff: the image has no pixels"):
+        io.write_ome_tiff(tmp_path / "empty.ome.tiff", np.zeros((0, 4), np.uint8), "YX")
+    half = np.array([[0.5, -2.0], [np.inf, 65504]], np.float16)
+    back = io.read(io.write_ome_tiff(tmp_path / "half.ome.tiff", half, "YX")).data[0, 0, 0]
+    assert back.dtype == np.float32 and np.array_equal(back, half.astype(np.float32))
+    signed = np.array([[-5, 3], [0, 1]], np.int64)
+    with pytest.raises(io.ImageWriteError, match=r"unsigned 32-bit .*data\.astype\(np\.int32\)"):
+        io.write_ome_tiff(tmp_path / "signed.ome.tiff", signed, "YX")
+    back = io.read(io.write_ome_tiff(tmp_path / "signed.ome.tiff", signed.astype(np.int32),
+                                     "YX")).data[0, 0, 0]
+    assert back.dtype == np.int32 and np.array_equal(back, signed)
+
+
+@pytest.mark.parametrize("settings,message", [
+    ({"pixel_sizes": (-1.0, 1.0, 1.0)}, r"pixel_sizes=\(-1.0, 1.0, 1.0\).*positive"),
+    ({"pixel_sizes": (np.nan, 1.0, 1.0)}, r"pixel_sizes=\(nan, 1.0, 1.0\)"),
+    ({"pixel_sizes": (1.0, 1.0)}, r"pixel_sizes=\(1.0, 1.0\): give three sizes"),
+    ({"channel_names": ["a"]}, r"channel_names=\['a'\]: give one name .* 2 here"),
+    ({"channel_names": [1, 2]}, r"channel_names=\[1, 2\]"),
+    ({"channel_names": ["a\tb", "c"]}, r"channel name 'a\\tb' holds control characters"),
+    ({"dims": None}, r"dims=None: give the axes"),
+], ids=["negative-size", "nan-size", "two-sizes", "too-few-names", "numbers", "tab", "no-dims"])
+def test_metadata_ome_cannot_hold_is_refused_naming_the_file(tmp_path, settings, message):
+    """Issue 14, property tests: each escaped from pydantic, bioio or ``str.upper`` as a
+    ValidationError, ValueError, TypeError or AttributeError without the file's name."""
+    kwargs = {"dims": "CYX", **settings}
+    with pytest.raises(ValueError, match=message) as err:
+        io.write_ome_tiff(tmp_path / "meta.ome.tiff", np.zeros((2, 3, 3), np.uint8), **kwargs)
+    assert "dims" in settings or str(err.value).startswith(str(tmp_path / "meta.ome.tiff"))
+    assert not list(tmp_path.iterdir())

@@ -44,6 +44,7 @@ from im2im_helpers.data.splits import (
     Split,
     SplitConfig,
     SplitError,
+    check_split_config,
     make_split,
 )
 from im2im_helpers.data.transforms import (
@@ -87,6 +88,22 @@ class LoadConfig:
     options: dict = field(default_factory=dict)
 
 
+def check_load_config(cfg: LoadConfig) -> None:
+    """Raise :class:`PairError` or ``ValueError`` naming the setting (``data.load.*``) that
+    cannot work."""
+    check_dims(cfg.dims)
+    low_high = cfg.normalize_percentiles
+    if low_high is not None:
+        if not isinstance(low_high, (list, tuple)) or len(low_high) != 2 or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in low_high):
+            raise ValueError(f"data.load.normalize_percentiles={low_high!r}: give two percentiles "
+                             "[low, high], e.g. [1, 99.8], or null to keep the raw values.")
+        check_percentiles(*low_high)
+    if cfg.options is not None and not isinstance(cfg.options, dict):  # None: no options
+        raise ValueError(f"data.load.options={cfg.options!r}: give the options of a registry "
+                         "dataset as a mapping, e.g. {'target': 'dapi'}.")
+
+
 def load(source: str | os.PathLike, config: LoadConfig | None = None, **overrides) -> Pairs:
     """Load input/ground-truth pairs by sample name, registry name or from a folder.
 
@@ -103,9 +120,7 @@ def load(source: str | os.PathLike, config: LoadConfig | None = None, **override
         ``normalize_target=False``, ``dims=3``, ``options={"target": "dapi"}``.
     """
     cfg = with_overrides(LoadConfig, config, overrides, "data.load")
-    check_dims(cfg.dims)
-    if cfg.normalize_percentiles is not None:
-        check_percentiles(*cfg.normalize_percentiles)
+    check_load_config(cfg)
     if str(source) in SAMPLES:
         pairs = SAMPLES[str(source)]()
     elif Path(source).is_dir():
@@ -170,6 +185,7 @@ def split(pairs: Pairs, config: SplitConfig | None = None, **overrides) -> Split
     A dataset with its own split (names ``test/...``) keeps it: ``test`` is then ignored.
     """
     cfg = with_overrides(SplitConfig, config, overrides, "data.split")
+    check_split_config(cfg)
     policy = pairs.config.get("split_policy", {})
     val = cfg.val if cfg.val is not None else policy.get("val", DEFAULT_VAL)
     path = cfg.path or default_split_path(pairs, cfg.seed)

@@ -14,7 +14,7 @@ import numpy as np
 from im2im_helpers import io
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".ome.tif", ".ome.tiff", ".png", ".czi", ".nd2", ".lif", ".zarr")
-_ROLE = re.compile(r"^(?P<stem>.+)_(?P<role>IM|GT|CM)$")
+_ROLE = re.compile(r"(?P<stem>.+)_(?P<role>IM|GT|CM)", re.DOTALL)  # fullmatch: any stem
 
 
 class PairError(ValueError):
@@ -74,10 +74,12 @@ class Pairs(list):
 
 def check_finite(arr: np.ndarray, what: str) -> None:
     """Raise :class:`PairError` naming ``what`` if ``arr`` holds NaN or infinity."""
-    # A sum is NaN/inf exactly when some value is (float64: no overflow for image values), and
-    # needs no image-sized temporary; the full count runs only to write the error message.
+    # A sum is NaN/inf when some value is, and needs no image-sized temporary; the full count
+    # runs only then (a sum of huge finite float64 values can overflow: nothing is wrong then).
     if not np.isfinite(np.sum(arr, dtype=np.float64)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        if not bad:
+            return
         raise PairError(
             f"{what}: contains {bad} NaN or infinite values. Fix or mask them in the file "
             "(for example replace them with the background value) before training."
@@ -155,7 +157,7 @@ def find_pair_files(folder: str | os.PathLike) -> list[dict[str, Path]]:
                     _add(groups.setdefault(file_stem(p), {}), role, p)
     else:
         for p in _images_in(folder):
-            m = _ROLE.match(file_stem(p))
+            m = _ROLE.fullmatch(file_stem(p))
             if m:
                 _add(groups.setdefault(m["stem"], {}), m["role"], p)
     if not groups:
@@ -189,6 +191,12 @@ def load_folder(folder: str | os.PathLike, dims: int | None = None) -> Pairs:
             raise PairError(f"{made}: not valid JSON ({err}); it records how the pairs were made "
                             "(write_folder). Restore it, or delete it to load the files as "
                             "plain pairs.") from err
+        if not isinstance(record, dict) or not isinstance(record.get("names", []), list) or not all(
+                isinstance(n, str) for n in record.get("names", [])):
+            raise PairError(f"{made}: expected a mapping with 'names' (a list of pair names), "
+                            f"found {str(record)[:80]!r}; it records how the pairs were made "
+                            "(write_folder). Restore it, or delete it to load the files as "
+                            "plain pairs.")
         pairs.simulated = bool(record.get("simulated"))
         pairs.config["made"] = record.get("config", {})
         names = {_flat(n): n for n in record.get("names", [])}
@@ -215,6 +223,12 @@ def load_folder(folder: str | os.PathLike, dims: int | None = None) -> Pairs:
                     )
         for role, arr in arrays.items():
             check_finite(arr, str(files[role]))
+            largest = max(arr.max(), -arr.min()) if arr.dtype.kind == "f" else 0
+            if largest > np.finfo(np.float32).max:  # float64 beyond float32: inf once converted
+                raise PairError(
+                    f"{files[role]}: values up to {largest:.3g} exceed the float32 range "
+                    f"(+-{np.finfo(np.float32).max:.3g}) the pairs are trained in. Rescale the "
+                    "image (e.g. divide by its maximum) before training.")
             channels.setdefault(role, {}).setdefault(arr.shape[0], files[role])
             if len(channels[role]) > 1:
                 (c1, f1), (c2, f2) = list(channels[role].items())[:2]
@@ -313,6 +327,26 @@ def _flat(name: str) -> str:
     return name.replace("/", "__")
 
 
+def _check_file_names(pairs: Pairs, folder: Path) -> None:
+    """Refuse pair names that :func:`write_folder` could not write as files that
+    :func:`load_folder` finds again, each pair its own: a :class:`PairError` names the pair."""
+    written: dict[str, str] = {}
+    for name in (p.name for p in pairs):
+        flat = _flat(name) if isinstance(name, str) else ""
+        try:  # the longest name written: the temporary file of an atomic write
+            size = len(os.fsencode(f".{flat}_IM.ome.tiff.12345678.ome.tiff"))
+        except UnicodeEncodeError:  # a lone surrogate: no file name holds it
+            size = 0
+        if not flat or flat.startswith(".") or "\0" in flat or not 0 < size <= 255:
+            raise PairError(f"{folder}: pair name {name!r} cannot be written as a file name "
+                            "(empty, starting with '.', holding a NUL or unencodable character, "
+                            "or too long); rename the pair.")
+        if flat in written:
+            raise PairError(f"{folder}: pairs {written[flat]!r} and {name!r} would both be "
+                            f"written as {flat}_IM.ome.tiff; rename one of them.")
+        written[flat] = name
+
+
 def write_folder(pairs: Pairs, folder: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write pairs as ``NAME_IM.ome.tiff`` / ``NAME_GT.ome.tiff`` (and ``NAME_CM``) files that
     :func:`load_folder` reads back, plus ``pairs.json`` saying how they were made.
@@ -321,13 +355,15 @@ def write_folder(pairs: Pairs, folder: str | os.PathLike, overwrite: bool = Fals
     name the folder and ``python -m im2im_helpers train`` repeats the run. A name with folders
     (``train/img1``) is written flat (``train__img1_IM.ome.tiff``) and read back as it was.
     An existing, non-empty folder is an error unless ``overwrite=True`` (its files are then
-    replaced); a folder that already holds exactly these pairs is left as it is.
+    replaced); a folder that already holds exactly these pairs is left as it is. A name that
+    cannot be a file name, or two names written as the same file, are a :class:`PairError`.
     """
     folder = Path(folder)
+    _check_file_names(pairs, folder)
     record = {"names": pairs.names, "simulated": pairs.simulated, "config": pairs.config}
     text = json.dumps(record, indent=1, default=str) + "\n"
     made = folder / "pairs.json"
-    if made.is_file() and made.read_text() == text and not overwrite:
+    if made.is_file() and made.read_text(errors="replace") == text and not overwrite:
         return folder  # the same pairs, made the same way, are already there
     if folder.is_dir() and any(folder.iterdir()) and not overwrite:
         raise FileExistsError(f"{folder}: already holds other files and was left untouched; "

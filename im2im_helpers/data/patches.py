@@ -19,6 +19,11 @@ from im2im_helpers.data.splits import Split
 from im2im_helpers.schema import with_overrides
 
 AUGMENTATIONS = ("none", "flips", "intensity")
+#: Least and largest values of the whole-number settings: seeds are kept as int64 (MONAI, which
+#: adds 1 for unpaired targets) and torch batches and epochs are lists, so a count past a million
+#: is a mistake.
+LIMITS = {"batch_size": (1, 1_000_000), "samples_per_image": (1, 1_000_000),
+          "num_workers": (0, 1024), "seed": (0, 2**63 - 2)}
 
 
 @dataclass
@@ -49,7 +54,8 @@ class PatchConfig:
         seed draws the same patches whatever else used torch's global random state before, and
         a run resumed at epoch ``e`` draws what an uninterrupted one draws. With
         ``num_workers > 0`` MONAI seeds each worker's transforms from the DataLoader's worker
-        seed instead: reproducible from the start of a run, but not across a resume.
+        seed instead: reproducible from the start of a run, but not across a resume. A whole
+        number from 0 to ``2**63 - 2``.
     """
 
     patch: list[int] = field(default_factory=lambda: [128, 128])
@@ -93,10 +99,17 @@ def check_patch_config(cfg: PatchConfig) -> None:
             for p in patch):
         raise ValueError(f"data.patches.patch={patch!r}: give 2 (Y, X) or 3 (Z, Y, X) positive "
                          "whole numbers of pixels, e.g. [128, 128].")
-    for name, least in (("batch_size", 1), ("samples_per_image", 1), ("num_workers", 0)):
+    for name, (least, most) in LIMITS.items():
         value = getattr(cfg, name)
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
             raise ValueError(f"data.patches.{name}={value!r}: must be a whole number >= {least}.")
+        if value > most:
+            raise ValueError(f"data.patches.{name}={value!r}: must be at most {most}.")
+    if not isinstance(cfg.unpaired, (bool, np.bool_)):
+        raise ValueError(f"data.patches.unpaired={cfg.unpaired!r}: must be true or false.")
+    if not isinstance(cfg.augment, str):
+        raise ValueError(f"data.patches.augment={cfg.augment!r}: must be a string such as 'none', "
+                         f"'flips' or 'flips+intensity' (parts: {AUGMENTATIONS}).")
     parse_augment(cfg.augment)
 
 
@@ -229,6 +242,9 @@ class PatchDataModule(L.LightningDataModule):
         self.settings = with_overrides(PatchConfig, config, overrides, "data.patches")
         check_patch_config(self.settings)
         self.settings.patch = [int(p) for p in self.settings.patch]
+        for name in ("batch_size", "samples_per_image", "num_workers", "seed"):  # numpy -> int
+            setattr(self.settings, name, int(getattr(self.settings, name)))
+        self.settings.unpaired = bool(self.settings.unpaired)
         self.patch = tuple(self.settings.patch)
         dims = {p.dims for p in [*split.train, *split.val, *split.test]}
         if dims != {len(self.patch)}:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +81,60 @@ def _counts(n: int, test: float, val: float) -> tuple[int, int]:
     return n_test, n_val
 
 
+def _held_out(value, what: str) -> float | int | list[str]:
+    """``value`` of ``test`` or ``val`` (``what``) as a plain number or list of names, as it is
+    saved in a split file; anything else is a :class:`SplitError`."""
+    if isinstance(value, (list, tuple)):
+        if not all(isinstance(n, str) for n in value) or len(set(value)) != len(value):
+            raise SplitError(f"{what}={value!r}: a list of held-out pairs names each pair once, "
+                             "by its name (a string).")
+        return list(value)
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number))
+            or (isinstance(value, (float, np.floating)) and not np.isfinite(value))
+            or value < 0):
+        raise SplitError(f"{what}={value!r}: give a fraction of the pairs (0 <= f < 1), a count of "
+                         "pairs (>= 1) or a list of pair names.")
+    return int(value) if isinstance(value, (int, np.integer)) else float(value)
+
+
+def _check_seed_and_shuffle(seed, shuffle, where: str = "") -> None:
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise SplitError(f"{where}seed={seed!r}: the seed of the shuffle is a whole number >= 0.")
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise SplitError(f"{where}shuffle={shuffle!r}: True (shuffle the pairs) or False (keep "
+                         "their order).")
+
+
+def check_split_config(cfg: SplitConfig) -> None:
+    """Raise :class:`SplitError` naming the setting (``data.split.*``) that cannot divide any
+    pairs (whether names exist is checked when the pairs are split)."""
+    for name in ("test", "val"):
+        if getattr(cfg, name) is not None:
+            _held_out(getattr(cfg, name), f"data.split.{name}")
+    _check_seed_and_shuffle(cfg.seed, cfg.shuffle, "data.split.")
+    if cfg.path is not None and not isinstance(cfg.path, (str, os.PathLike)):
+        raise SplitError(f"data.split.path={cfg.path!r}: give the split file as a path, or null "
+                         "for the default place.")
+
+
+def _read_split(path: Path) -> dict:
+    """The record of the split file ``path``, checked; a :class:`SplitError` names the file
+    (errors of the file system, such as a denied permission, are left to the caller)."""
+    try:
+        saved = json.loads(path.read_text())
+    except (IsADirectoryError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise SplitError(f"{path}: cannot be read as a split file ({type(err).__name__}: {err}). "
+                         "Pass another split file, or delete this one to re-split.") from err
+    names = saved.get("names") if isinstance(saved, dict) else None
+    if not isinstance(names, dict) or set(names) != {"train", "val", "test"} or not all(
+            isinstance(part, list) and all(isinstance(n, str) for n in part)
+            for part in names.values()):
+        raise SplitError(f"{path}: not a split file (expected 'names' with lists 'train', 'val' "
+                         "and 'test' of pair names). Pass another split file, or delete this one "
+                         "to re-split.")
+    return saved
+
+
 def make_split(
     pairs: Pairs,
     path: str | os.PathLike,
@@ -99,21 +154,34 @@ def make_split(
         The pairs to divide.
     path : path-like
         Split file to write, or to reuse when it exists.
-    test, val : float or list of str
+    test, val : float, int or list of str
         Fractions (< 1) or counts (>= 1) of pairs to hold out for testing and validation, or
         the names of the pairs that form that set (e.g. one half of an image, a later frame).
     seed : int
-        Seed of the shuffle.
+        Seed of the shuffle (>= 0).
     shuffle : bool
         ``False`` keeps the order: the last pairs are the test set, those before it validation
         (the honest choice for a time-lapse, where later frames are held out).
     fixed_test : list of str, optional
         Names that form the test set (a dataset's own split); ``val`` is drawn from the rest.
+
+    Raises
+    ------
+    SplitError
+        If a parameter cannot divide ``pairs`` (not a fraction, count or list of their names;
+        nothing left for training), pair names repeat, or ``path`` holds a split made with
+        other parameters, of other pairs, or no split file at all.
     """
     path = Path(path)
-    params = {"test": test, "val": val, "seed": seed, "shuffle": shuffle}
+    test, val = _held_out(test, "test"), _held_out(val, "val")
+    _check_seed_and_shuffle(seed, shuffle)
+    twice = sorted(n for n, k in Counter(pairs.names).items() if k > 1)
+    if twice:
+        raise SplitError(f"pairs named {twice[:5]} appear more than once: a split divides pairs "
+                         "by name, so each name must be unique. Rename the pairs.")
+    params = {"test": test, "val": val, "seed": int(seed), "shuffle": bool(shuffle)}
     if path.exists():
-        saved = json.loads(path.read_text())
+        saved = _read_split(path)
         asked = saved.get("parameters")
         if asked != params:
             raise SplitError(
@@ -139,7 +207,8 @@ def make_split(
                              " cannot be in both sets.")
         order = [n for n in pairs.names if n not in set(fixed + fixed_val)]
         n_test, n_val = _counts(len(order) + len(fixed) + len(fixed_val),
-                                0 if fixed else test, 0 if fixed_val else val)
+                                0 if fixed or isinstance(test, list) else test,
+                                0 if isinstance(val, list) else val)
         if shuffle:
             order = [order[i] for i in np.random.default_rng(seed).permutation(len(order))]
         n_train = len(order) - n_test - n_val

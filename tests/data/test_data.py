@@ -15,3 +15,9 @@ def test_default_split_file_sits_beside_the_data(pair_folder):
     split = data.split(data.load(pair_folder), seed=5)
     assert (pair_folder / "split-seed5.json").is_file()
     assert split.config["path"] == str((pair_folder / "split-seed5.json").resolve())
+
+
+def test_no_options_may_be_written_as_none():
+    """``options=None`` (what a notebook passes for a dataset without organiser options) loads
+    like no options at all."""
+    assert data.load("ndev-labelfree", options=None).names == data.load("ndev-labelfree").names

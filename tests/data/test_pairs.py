@@ -190,3 +190,50 @@ def test_the_default_split_file_of_a_read_only_folder_goes_to_the_cache(pair_fol
         path, pair_folder) else real_access(path, mode))
     split = data.split(data.load(pair_folder), test=1, val=1)
     assert split.config["path"].startswith(str(cache)) and not list(pair_folder.glob("split*"))
+
+
+@pytest.mark.parametrize("record", ["[]", "null", "3", '{"names": 5}', '{"names": [1, 2]}'])
+def test_a_pairs_record_that_is_not_a_mapping_of_names_names_its_file(pair_folder, record):
+    """Issue 14, property tests: valid JSON of another shape failed with AttributeError or
+    TypeError."""
+    (pair_folder / "pairs.json").write_text(record)
+    with pytest.raises(PairError, match=r"pairs.json: expected a mapping with 'names'"):
+        data.load(pair_folder)
+
+
+def test_values_beyond_float32_name_the_file(tmp_path):
+    """Issue 14, property tests: float64 values past the float32 range became infinities when
+    the pairs were converted (or, summed, "0 NaN or infinite values" were reported)."""
+    image = np.ones((4, 4))
+    image[0, 0] = 1e300
+    write(tmp_path / "a_IM.ome.tiff", image)
+    write(tmp_path / "a_GT.ome.tiff", np.ones((4, 4)))
+    with pytest.raises(PairError, match=r"a_IM.ome.tiff: values up to 1e\+300 exceed the float32"):
+        data.load(tmp_path)
+
+
+def test_any_stem_is_found_and_names_files_cannot_keep_apart_are_refused(tmp_path):
+    """Issue 14, property tests: a stem with a new line was not found; write_folder silently
+    lost pairs whose names were empty, hidden or equal once flattened ('a/b', 'a__b'), and
+    failed inside the file system for a NUL or a too long name."""
+    x = np.ones((1, 4, 4), np.float32)
+    pairs = data.Pairs([data.Pair(n, x, x) for n in ["line\nbreak", "a/b"]])
+    assert sorted(data.load(data.write_folder(pairs, tmp_path / "ok")).names) == sorted(
+        pairs.names)
+    for names in (["a/b", "a__b"], ["a", "a"], ["", "b"], [".hidden"], ["nul\0"], ["x" * 250]):
+        with pytest.raises(PairError, match=r"bad: pair.* (would both be written|cannot be)"):
+            data.write_folder(data.Pairs([data.Pair(n, x, x) for n in names]), tmp_path / "bad")
+        assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("settings,message", [
+    ({"normalize_percentiles": [1]}, r"data.load.normalize_percentiles=\[1\]: give two"),
+    ({"normalize_percentiles": "1, 99"}, r"normalize_percentiles='1, 99'"),
+    ({"normalize_percentiles": [1, "high"]}, r"normalize_percentiles=\[1, 'high'\]"),
+    ({"options": ["target"]}, r"data.load.options=\['target'\]: give the options"),
+])
+def test_load_settings_of_the_wrong_kind_are_refused_naming_them(pair_folder, settings,
+                                                                  message):
+    """Issue 14, property tests: these failed with TypeError while unpacking or comparing."""
+    with pytest.raises(ValueError, match=message):
+        data.load(pair_folder, **settings)

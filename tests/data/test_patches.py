@@ -126,3 +126,28 @@ def test_the_seed_decides_the_patches_whatever_else_was_drawn(tmp_path):
     np.testing.assert_array_equal(quiet, disturbed)
     other = draw_patches(tmp_path, seed=4, disturb=False)
     assert not np.array_equal(quiet, other), "another seed draws other patches"
+
+
+@pytest.mark.parametrize("settings,message", [
+    ({"augment": 3}, r"data.patches.augment=3: must be a string"),
+    ({"seed": 1.5}, r"data.patches.seed=1.5: must be a whole number >= 0"),
+    ({"seed": -1}, r"data.patches.seed=-1: must be a whole number >= 0"),
+    ({"seed": 2**64}, r"data.patches.seed=18446744073709551616: must be at most"),
+    ({"samples_per_image": 2**70}, r"data.patches.samples_per_image=.*: must be at most"),
+    ({"batch_size": 2**63}, r"data.patches.batch_size=.*: must be at most 1000000"),
+    ({"unpaired": "yes"}, r"data.patches.unpaired='yes': must be true or false"),
+], ids=["augment", "float-seed", "negative-seed", "huge-seed", "huge-samples", "huge-batch",
+        "unpaired"])
+def test_patch_settings_of_the_wrong_kind_are_refused_naming_them(tmp_path, settings, message):
+    """Issue 14, property tests: each failed once patches were drawn (AttributeError,
+    RuntimeError from torch's manual_seed, OverflowError, ValueError from islice)."""
+    split = _ramp_split(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        data.patches(split, patch=(16, 16), **settings)
+
+
+def test_numpy_integer_settings_draw_patches(tmp_path):
+    """Issue 14, property tests: a numpy seed failed in torch ("an integer is required")."""
+    split = _ramp_split(tmp_path)
+    dm = data.patches(split, patch=(16, 16), batch_size=np.int64(2), seed=np.int64(1))
+    assert tuple(next(iter(dm.train_dataloader()))["input"].shape) == (2, 1, 16, 16)

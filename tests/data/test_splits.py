@@ -55,3 +55,56 @@ def test_split_by_names(tmp_path):
         data.split(pairs, test=["nope"], path=tmp_path / "other.json")
     with pytest.raises(SplitError, match="No pair left"):
         data.split(pairs, test=pairs.names[:3], val=pairs.names[3:], path=tmp_path / "x.json")
+
+
+@pytest.mark.parametrize("settings,message", [
+    ({"test": float("nan")}, r"test=nan: give a fraction"),
+    ({"val": float("inf")}, r"val=inf: give a fraction"),
+    ({"test": -0.2}, r"test=-0.2: give a fraction"),
+    ({"test": "0.2"}, r"test='0.2': give a fraction"),
+    ({"test": ["img0", "img0"]}, r"test=\['img0', 'img0'\]: a list of held-out pairs names "
+                                 r"each pair once"),
+    ({"seed": -1}, r"seed=-1: the seed of the shuffle is a whole number >= 0"),
+    ({"seed": 1.5}, r"seed=1.5"),
+    ({"shuffle": "yes"}, r"shuffle='yes': True"),
+], ids=["nan", "inf", "negative", "text", "twice", "negative-seed", "float-seed", "shuffle"])
+def test_split_settings_that_cannot_divide_pairs_are_split_errors(pair_folder, tmp_path,
+                                                                   settings, message):
+    """Issue 14, property tests: NaN, infinity, text and negative seeds failed inside numpy or
+    int() (ValueError, OverflowError, TypeError); a name listed twice was held out twice."""
+    with pytest.raises(SplitError, match=message):
+        data.split(data.load(pair_folder), path=tmp_path / "s.json", **settings)
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_numpy_numbers_and_empty_lists_split(pair_folder, tmp_path):
+    """Issue 14, property tests: numpy integers could not be written to the split file
+    (TypeError: not JSON serializable) and ``test=[]`` failed comparing a list with 0."""
+    import numpy as np
+
+    pairs = data.load(pair_folder)
+    split = data.split(pairs, test=np.int64(2), val=np.float64(0.2), seed=np.int64(1),
+                       path=tmp_path / "s.json")
+    assert (len(split.test), len(split.val)) == (2, 1)
+    split = data.split(pairs, test=[], val=[], path=tmp_path / "t.json")
+    assert sorted(split.train.names) == pairs.names and not split.val and not split.test
+
+
+@pytest.mark.parametrize("content", [b"{oops", b"\xff\xfe", b"[]", b'{"names": 3}',
+                                     b'{"names": {"train": ["img0"]}}', "folder"])
+def test_a_split_file_that_is_not_one_is_a_split_error_naming_it(pair_folder, tmp_path,
+                                                                   content):
+    """Issue 14, property tests: JSONDecodeError, UnicodeDecodeError, AttributeError,
+    KeyError or IsADirectoryError came out instead."""
+    path = tmp_path / "s.json"
+    path.mkdir() if content == "folder" else path.write_bytes(content)
+    with pytest.raises(SplitError, match=r"s.json: (cannot be read as|not) a split file"):
+        data.split(data.load(pair_folder), path=path)
+
+
+def test_pairs_with_one_name_twice_cannot_be_split(tmp_path):
+    """Issue 14, property tests: the split kept one of the two pairs, twice or not at all."""
+    pairs = simulate.poisson_gaussian([blob_image(i) for i in range(3)])
+    pairs[1].name = pairs[0].name
+    with pytest.raises(SplitError, match=r"pairs named \['img000'\] appear more than once"):
+        data.split(pairs, path=tmp_path / "s.json")

@@ -32,6 +32,9 @@ def test_smoke_run(run_tutorial):
     losses_fell(record)
     assert set(record["methods"]) == {"otsu", "unet_supervised", "cyclegan",
                                       "unet_on_pix2pix_images", "unet_on_cyclegan_images"}
+    # the claim a default or full run is checked on: the U-Net and the CycleGAN beat Otsu
+    assert record["headline"]["network"] == ["unet_supervised", "cyclegan"]
+    assert record["headline"]["baseline"] == "otsu"
     realism = record["realism"]
     assert set(realism) == {"real", "pix2pix", "cyclegan"}
     for name in ("pix2pix", "cyclegan"):  # compared with the real image of the same mask

@@ -22,6 +22,9 @@ def test_smoke_run(run_tutorial):
     methods = record["methods"]
     assert set(methods) == {"input", "ridge", "fcn", "pix2pix"}
     assert methods["ridge"]["pearson"] > methods["input"]["pearson"] + 0.2
+    # the claim a default or full run is checked on: both networks beat the ridge model
+    assert record["headline"]["network"] == ["fcn", "pix2pix"]
+    assert record["headline"]["baseline"] == "ridge"
     for method in ("fcn", "pix2pix"):  # the target's 3D shape and [0, 1]-like range
         saved = io.read(folder / "predictions" / f"vol003_{method}.ome.tiff").data
         low, high = np.percentile(saved, (1, 99))

@@ -6,7 +6,9 @@ bioio is not installed. The two cannot share one environment, so exactly one of 
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import logging
 import math
 import os
 import tempfile
@@ -94,6 +96,20 @@ class Image:
         return arr[..., 0, :, :] if arr.shape[-3] == 1 else arr
 
 
+@contextlib.contextmanager
+def _quiet_reader_fallback():
+    """bioio tries its readers in turn and logs a warning for each one that does not take the
+    file ("Attempted file ... failed ... Failed to parse XML" for every plain TIFF): expected,
+    and alarming on a tutorial's page. A file no reader takes is still an ImageReadError."""
+    logger = logging.getLogger("bioio.bio_image")
+    before = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
 def read(path: str | os.PathLike) -> Image:
     """Read any image bioio (or aicsimageio) understands as a TCZYX :class:`Image`.
 
@@ -109,7 +125,8 @@ def read(path: str | os.PathLike) -> Image:
         raise FileNotFoundError(f"{path}: no such image file. Check the path and the file name.")
     name, reader_cls, _, _ = _backend()
     try:
-        img = reader_cls(path)
+        with _quiet_reader_fallback():
+            img = reader_cls(path)
         samples = img.dims.S if "S" in img.dims.order else 1
         if samples > 1 and img.dims.C == 1:  # RGB(A) files (PNG, BMP, JPEG): samples -> channels
             data = np.asarray(img.get_image_data("TSZYX"))

@@ -155,3 +155,19 @@ def test_metadata_ome_cannot_hold_is_refused_naming_the_file(tmp_path, settings,
         io.write_ome_tiff(tmp_path / "meta.ome.tiff", np.zeros((2, 3, 3), np.uint8), **kwargs)
     assert "dims" in settings or str(err.value).startswith(str(tmp_path / "meta.ome.tiff"))
     assert not list(tmp_path.iterdir())
+
+
+def test_a_plain_tiff_is_read_without_reader_fallback_warnings(tmp_path, caplog):
+    """Issue 15, item 6: bioio's OME-TIFF reader declined every plain TIFF with a logged warning
+    ("Attempted file ... Failed to parse XML") that a tutorial page showed as a red block."""
+    import logging
+
+    import tifffile
+
+    image = np.arange(12, dtype=np.uint16).reshape(3, 4)
+    tifffile.imwrite(tmp_path / "img2d.tif", image)
+    caplog.set_level(logging.INFO)
+    read = io.read(tmp_path / "img2d.tif")
+    np.testing.assert_array_equal(read.data[0, 0, 0], image)
+    assert not [r for r in caplog.records if "Attempted file" in r.getMessage()]
+    assert logging.getLogger("bioio.bio_image").level == logging.NOTSET  # restored

@@ -6,7 +6,6 @@ bioio is not installed. The two cannot share one environment, so exactly one of 
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import logging
 import math
@@ -20,6 +19,8 @@ from typing import BinaryIO
 from xml.etree import ElementTree
 
 import numpy as np
+
+from im2im_helpers import system
 
 DIMS = "TCZYX"
 
@@ -96,20 +97,6 @@ class Image:
         return arr[..., 0, :, :] if arr.shape[-3] == 1 else arr
 
 
-@contextlib.contextmanager
-def _quiet_reader_fallback():
-    """bioio tries its readers in turn and logs a warning for each one that does not take the
-    file ("Attempted file ... failed ... Failed to parse XML" for every plain TIFF): expected,
-    and alarming on a tutorial's page. A file no reader takes is still an ImageReadError."""
-    logger = logging.getLogger("bioio.bio_image")
-    before = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(before)
-
-
 def read(path: str | os.PathLike) -> Image:
     """Read any image bioio (or aicsimageio) understands as a TCZYX :class:`Image`.
 
@@ -125,7 +112,10 @@ def read(path: str | os.PathLike) -> Image:
         raise FileNotFoundError(f"{path}: no such image file. Check the path and the file name.")
     name, reader_cls, _, _ = _backend()
     try:
-        with _quiet_reader_fallback():
+        # bioio tries its readers in turn and logs a warning for each one that declines the file
+        # ("Attempted file ... Failed to parse XML" for every plain TIFF): expected, and
+        # alarming on a page; a file no reader takes is still an ImageReadError below
+        with system.logger_level("bioio.bio_image", logging.ERROR):
             img = reader_cls(path)
         samples = img.dims.S if "S" in img.dims.order else 1
         if samples > 1 and img.dims.C == 1:  # RGB(A) files (PNG, BMP, JPEG): samples -> channels

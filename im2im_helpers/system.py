@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
+import logging
 import platform
 
 PACKAGES = ("im2im-helpers", "torch", "lightning", "monai", "numpy", "scikit-image", "bioio",
@@ -73,3 +75,16 @@ def is_main_process() -> bool:
         if os.environ.get(name, "").isdigit():
             return int(os.environ[name]) == 0
     return all(os.environ.get(name, "0") in ("", "0") for name in ("NODE_RANK", "LOCAL_RANK"))
+
+
+@contextlib.contextmanager
+def logger_level(name: str, level: int):
+    """Within the block, the logger ``name`` passes only records of ``level`` and above; its
+    own level is restored afterwards (to quiet a library's expected chatter on a page)."""
+    logger = logging.getLogger(name)
+    before = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)

@@ -363,16 +363,10 @@ def quiet_lightning():
     """Within the block, Lightning's information banners and the warnings of
     :data:`QUIET_WARNINGS` are not shown (the logging level and warning filters are restored
     afterwards); warnings about the user's own run still are."""
-    logger = logging.getLogger("lightning.pytorch")
-    before = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            for pattern in QUIET_WARNINGS:
-                warnings.filterwarnings("ignore", message=pattern)
-            yield
-    finally:
-        logger.setLevel(before)
+    with system.logger_level("lightning.pytorch", logging.WARNING), warnings.catch_warnings():
+        for pattern in QUIET_WARNINGS:
+            warnings.filterwarnings("ignore", message=pattern)
+        yield
 
 
 @contextlib.contextmanager

@@ -17,22 +17,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from im2im_helpers import config
+from tests.test_config import GOOD
 
 SETTINGS = settings(max_examples=100, deadline=None, database=None,  # ~50 ms an example
                     suppress_health_check=[HealthCheck.too_slow])
 
 #: Valid configurations (as read from YAML) that the mutations start from: every section, each
 #: network, lists of transforms and names, a task with its hyperparameters.
-VALID = [config.read_yaml(text) for text in (
-    """
-data:
-  source: ndev-labelfree
-  patches: {patch: [64, 64]}
-  split: {test: 2, val: 1, shuffle: false}
-model: {name: unet, dims: 2, channels: [8, 16]}
-task: {hparams: {loss: l1}}
-train: {max_epochs: 3}
-""", """
+VALID = [config.read_yaml(text) for text in (  # GOOD: the plain tests' valid file
+    GOOD, """
 data:
   source: nuclei-instances-2d
   load: {normalize_percentiles: [1, 99.8], normalize_target: false, dims: 3,

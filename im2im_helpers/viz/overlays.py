@@ -153,3 +153,67 @@ def threshold_explorer(image: np.ndarray, probability: np.ndarray, truth: np.nda
     closest = min(thresholds, key=lambda t: abs(t - static_threshold))
     return static_and_slider(draw, static_threshold, path, lambda widgets: widgets.SelectionSlider(
         options=list(thresholds), value=closest, description="threshold"))
+
+
+def embedding_maps(image: np.ndarray, embeddings: np.ndarray, pixel_size: float,
+                   crop: tuple[slice, slice] | None = None, step: int = 6,
+                   min_seediness: float = 0.3, path: str | os.PathLike | None = None,
+                   title: str | None = None) -> plt.Figure:
+    """What a spatial-embedding network predicts for a 2D image, in three panels: its offsets
+    as arrows (every ``step``-th pixel of the objects, from the pixel to the centre it points
+    at), the seediness map, and where the object pixels land once moved by their offsets (the
+    embeddings: the pixels of one object pile up at its centre, which the clustering finds).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        The input, ``(C, Y, X)`` or ``(Y, X)``.
+    embeddings : numpy.ndarray
+        The network's outputs for ``image`` as
+        :meth:`~im2im_helpers.tasks.InstanceEmbedding.embed` returns them: ``(2 + S + 1, Y, X)``,
+        offsets (y, x) in embedding units, ``S`` bandwidths, the seediness last.
+    pixel_size : float
+        Embedding units per pixel (the task's ``hparams.pixel_size``): offsets divided by it are
+        pixels.
+    crop : (slice, slice), optional
+        Show only this region (a zoom): arrows are easier to read on a few objects.
+    step : int
+        Draw an arrow at every ``step``-th pixel along each axis.
+    min_seediness : float
+        Arrows and embeddings are drawn for pixels at least this seedy (the objects; background
+        offsets mean nothing).
+    path : path-like, optional
+        Save the figure here (PNG).
+    """
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    if embeddings.ndim != 3 or embeddings.shape[0] < 4:
+        raise ValueError(f"embeddings of shape {embeddings.shape}: expected 2D embeddings "
+                         "(2 offsets, bandwidths, seediness; Y, X) from InstanceEmbedding.embed.")
+    rgb = _grey_rgb(image)
+    if rgb.shape[:2] != embeddings.shape[1:]:
+        raise ValueError(f"embeddings {embeddings.shape[1:]} and image {rgb.shape[:2]} differ.")
+    crop = crop or (slice(None), slice(None))
+    rgb, emb = rgb[crop], embeddings[(slice(None), *crop)]
+    offsets, seed = emb[:2] / pixel_size, emb[-1]  # offsets in pixels
+    yy, xx = np.indices(seed.shape)
+    sampled = np.zeros(seed.shape, bool)
+    sampled[::step, ::step] = True
+    arrows = sampled & (seed >= min_seediness)
+    objects = seed >= min_seediness
+    fig, axes = panel_grid(3, *seed.shape, columns=3, extra=1.0)
+    axes = axes.flat
+    axes[0].imshow(rgb)
+    axes[0].quiver(xx[arrows], yy[arrows], offsets[1][arrows], offsets[0][arrows],
+                   seed[arrows], cmap="autumn", angles="xy", scale_units="xy", scale=1,
+                   width=0.006)
+    axes[0].set_title("offsets: each pixel points at its centre", fontsize=10)
+    shown = axes[1].imshow(seed, cmap="magma", vmin=0, vmax=1)
+    fig.colorbar(shown, ax=axes[1], fraction=0.046, pad=0.02)
+    axes[1].set_title("seediness (1: sure it hits a centre)", fontsize=10)
+    axes[2].imshow(rgb * 0.5)
+    axes[2].scatter((xx + offsets[1])[objects], (yy + offsets[0])[objects], s=1,
+                    c=seed[objects], cmap="autumn", vmin=0, vmax=1, alpha=0.5, linewidths=0)
+    axes[2].set_xlim(-0.5, seed.shape[1] - 0.5)
+    axes[2].set_ylim(seed.shape[0] - 0.5, -0.5)
+    axes[2].set_title("embeddings: pixel + offset", fontsize=10)
+    return finish_figure(fig, path, title)

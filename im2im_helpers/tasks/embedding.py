@@ -33,6 +33,11 @@ SEED_WEIGHT = 1.0
 #: Weight of object pixels in the seed term (EmbedSeg's ``foreground_weight``): background
 #: pixels far outnumber object pixels, so without it the seediness of objects stays low.
 FOREGROUND_WEIGHT = 10.0
+#: Pixels per object among which the loss searches each object's medoid (see
+#: :func:`im2im_helpers.tasks.instances.medoids`): the search costs ``objects x points^2``
+#: distances per batch; 64 evenly spaced pixels find a centre within a pixel or two of the one
+#: 256 find, four times faster per training step on nuclei patches.
+LOSS_MEDOID_POINTS = 64
 #: Clustering thresholds tried by :meth:`InstanceEmbedding.tune_clustering`.
 SEED_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 FG_THRESHOLDS = (0.3, 0.4, 0.5)
@@ -109,6 +114,7 @@ def embedding_loss(
     variance_weight: float = VARIANCE_WEIGHT,
     seed_weight: float = SEED_WEIGHT,
     foreground_weight: float = FOREGROUND_WEIGHT,
+    medoid_points: int = LOSS_MEDOID_POINTS,
 ) -> torch.Tensor:
     """The EmbedSeg loss of raw network outputs against label patches.
 
@@ -147,6 +153,8 @@ def embedding_loss(
         Weights of the variance and seed terms (EmbedSeg: 10 and 1).
     foreground_weight : float
         Weight of object pixels in the seed term (:data:`FOREGROUND_WEIGHT`).
+    medoid_points : int
+        Pixels per object among which its medoid is searched (:data:`LOSS_MEDOID_POINTS`).
 
     Returns
     -------
@@ -155,37 +163,43 @@ def embedding_loss(
     """
     offset_raw, sigma_raw, seed_raw = split_outputs(y, sigma_per_axis)
     b, dims, *spatial = offset_raw.shape
-    grid = instances.coordinate_grid(spatial, y.device, pixel_size).reshape(dims, -1)
+    grid = instances.coordinate_grid(spatial, y.device, pixel_size).reshape(1, dims, -1)
+    emb = grid + torch.tanh(offset_raw.reshape(b, dims, -1))  # (B, D, N)
+    log_sig = sigma_raw.reshape(b, sigma_raw.shape[1], -1)  # (B, S, N)
+    seed = torch.sigmoid(seed_raw.reshape(b, -1))  # (B, N)
     log_scale = float(np.log(sigma_init * pixel_size))
     labels = torch.round(target[:, 0]).long().clamp(min=0)
-    total = y.new_zeros(())
-    for i in range(b):
-        emb = grid + torch.tanh(offset_raw[i].reshape(dims, -1))  # (D, N)
-        log_sig = sigma_raw[i].reshape(sigma_raw.shape[1], -1)  # (S, N)
-        seed = torch.sigmoid(seed_raw[i].reshape(-1))
-        flat = labels[i].reshape(-1)
-        ids, centres = instances.medoids(labels[i])
-        instance_term = variance_term = y.new_zeros(())
-        score = torch.zeros_like(seed)  # each object pixel's phi for its own object
-        for part in _chunks(len(ids), flat.numel()):
-            masks = flat[None] == ids[part, None]  # (k, N)
-            counts = masks.sum(1, keepdim=True)
-            mean_log = (masks[:, None].to(log_sig.dtype) * log_sig[None]).sum(-1) / counts
-            sig = torch.exp(mean_log + log_scale)  # (k, S)
-            c = centres[part].to(emb.dtype) * pixel_size  # (k, D)
-            d2 = (emb[None] - c[..., None]).square() / (2 * sig[..., None].square())
-            phi = torch.exp(-d2.sum(1))  # (k, N)
-            instance_term = instance_term + lovasz_hinge(2 * phi - 1, masks).sum()
-            dev = (log_sig[None] - mean_log.detach()[..., None]).square().mean(1)  # (k, N)
-            variance_term = variance_term + ((dev * masks).sum(1) / counts[:, 0]).sum()
-            score = score + (phi.detach() * masks).sum(0)
-        if len(ids):
-            instance_term = instance_term / len(ids)
-            variance_term = variance_term / len(ids)
-        seed_term = (torch.where(flat > 0, foreground_weight * (seed - score).square(),
-                                 seed.square())).mean()
-        total = total + instance_term + variance_weight * variance_term + seed_weight * seed_term
-    return total / b
+    # every object of the batch gets its own id; the batch index is an extra (leading) axis of
+    # the label image, constant within an object, so each medoid is that of its own image
+    stride = int(labels.max()) + 1
+    batch_index = torch.arange(b, device=y.device).reshape(b, *([1] * len(spatial)))
+    unique = torch.where(labels > 0, labels + batch_index * stride, 0)
+    ids, centres = instances.medoids(unique, medoid_points)
+    owner = ids // stride  # the image of each object
+    flat = unique.reshape(b, -1)
+    instance_sum = y.new_zeros(b)
+    variance_sum = y.new_zeros(b)
+    score = torch.zeros_like(seed)  # each object pixel's phi for its own object
+    for part in _chunks(len(ids), flat.shape[1] * dims):
+        images = owner[part]
+        masks = flat[images] == ids[part, None]  # (k, N)
+        counts = masks.sum(1, keepdim=True)
+        own_sig = log_sig[images]  # (k, S, N)
+        mean_log = (masks[:, None].to(own_sig.dtype) * own_sig).sum(-1) / counts
+        sig = torch.exp(mean_log + log_scale)  # (k, S)
+        c = centres[part, 1:].to(emb.dtype) * pixel_size  # (k, D)
+        d2 = (emb[images] - c[..., None]).square() / (2 * sig[..., None].square())
+        phi = torch.exp(-d2.sum(1))  # (k, N)
+        instance_sum = instance_sum.index_add(0, images, lovasz_hinge(2 * phi - 1, masks))
+        dev = (own_sig - mean_log.detach()[..., None]).square().mean(1)  # (k, N)
+        variance_sum = variance_sum.index_add(0, images, (dev * masks).sum(1) / counts[:, 0])
+        score = score.index_add(0, images, phi.detach() * masks)
+    n_objects = torch.bincount(owner, minlength=b).clamp(min=1).to(y.dtype)
+    seed_term = torch.where(flat > 0, foreground_weight * (seed - score).square(),
+                            seed.square()).mean(1)
+    per_image = (instance_sum / n_objects + variance_weight * variance_sum / n_objects
+                 + seed_weight * seed_term)
+    return per_image.mean()
 
 
 class InstanceEmbedding(L.LightningModule):

@@ -8,6 +8,7 @@ import torch
 
 from im2im_helpers import config, data, tasks, train
 from im2im_helpers.tasks import instances
+from im2im_helpers.tasks.embedding import LOSS_MEDOID_POINTS
 
 PS = instances.PIXEL_SIZE
 
@@ -44,8 +45,9 @@ def scene_3d() -> np.ndarray:
 
 
 def perfect(labels: np.ndarray, sigma_px: float = 2.0):
-    """Perfect embedding of a label image: every object pixel points exactly at its medoid."""
-    ids, centres = instances.centres_of(labels)
+    """Perfect embedding of a label image: every object pixel points exactly at its medoid (the
+    one the loss searches, among :data:`~im2im_helpers.tasks.embedding.LOSS_MEDOID_POINTS`)."""
+    ids, centres = instances.centres_of(labels, LOSS_MEDOID_POINTS)
     index = np.indices(labels.shape).astype(np.float32)
     target = index.copy()
     for i, c in zip(ids, centres):

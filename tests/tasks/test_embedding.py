@@ -254,3 +254,20 @@ def test_embedding_tta_turns_offsets_back_with_the_flips(shape):
     dims = len(shape)
     assert np.abs(plain[:dims]).mean() > 0.05  # offsets that a wrong sign would cancel
     np.testing.assert_allclose(averaged, plain, atol=1e-5)
+
+
+def test_the_batched_loss_is_the_mean_of_the_loss_of_each_image():
+    """The loss handles all objects of a batch at once; it equals the per-image losses averaged
+    (an image without objects contributes its seed term), values and gradients."""
+    labs = [scene_2d(), np.zeros_like(scene_2d()), np.flip(scene_2d(), 1).copy()]
+    target = torch.tensor(np.stack(labs)[:, None], dtype=torch.float32)
+    raw = torch.randn(len(labs), n_outputs(2), *labs[0].shape, generator=torch.Generator()
+                      .manual_seed(0)).requires_grad_(True)
+    embedding_loss(raw, target).backward()
+    alone = raw.detach().clone().requires_grad_(True)
+    torch.stack([embedding_loss(alone[i:i + 1], target[i:i + 1])
+                 for i in range(len(labs))]).mean().backward()
+    assert embedding_loss(raw, target).item() == pytest.approx(
+        np.mean([embedding_loss(raw[i:i + 1], target[i:i + 1]).item() for i in range(3)]),
+        rel=1e-5)
+    assert torch.allclose(raw.grad, alone.grad, atol=1e-7)

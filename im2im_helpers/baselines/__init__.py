@@ -5,7 +5,7 @@
 - :mod:`~im2im_helpers.baselines.deconvolution` — Richardson–Lucy with a Gaussian PSF;
 - :mod:`~im2im_helpers.baselines.threshold` — Otsu's threshold (semantic segmentation);
 - :mod:`~im2im_helpers.baselines.watershed` — Otsu + distance transform + watershed (instances),
-  and the watershed of 3-class probabilities;
+  and the watershed of 3-class probabilities (its threshold tuned on validation);
 - :mod:`~im2im_helpers.baselines.colour` — a per-pixel colour model (stain transfer).
 
 Every ``fit_*``/``tune_*`` function returns a :class:`~im2im_helpers.tuning.Tuned` method: call
@@ -29,6 +29,7 @@ from im2im_helpers.baselines.watershed import (
     otsu_watershed,
     three_class_watershed,
     tune_otsu_watershed,
+    tune_three_class_watershed,
 )
 from im2im_helpers.tuning import Tuned, tune
 
@@ -37,5 +38,5 @@ __all__ = [
     "filters", "fit_deconvolution", "fit_denoisers", "fit_otsu", "gaussian_denoise",
     "gaussian_psf", "nl_means", "nl_means_relative", "noise_sigma", "otsu_mask",
     "otsu_watershed", "richardson_lucy", "threshold", "three_class_watershed", "tune",
-    "tune_otsu_watershed", "watershed",
+    "tune_otsu_watershed", "tune_three_class_watershed", "watershed",
 ]

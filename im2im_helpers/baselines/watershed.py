@@ -159,6 +159,51 @@ def tune_otsu_watershed(images: Sequence[np.ndarray], labels: Sequence[np.ndarra
     return tune(segment, images, truths, values, metric=ap50, parameters=("sigma", "min_distance"))
 
 
+#: Thresholds and smallest object sizes tried by :func:`tune_three_class_watershed`.
+THREE_CLASS_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+THREE_CLASS_MIN_SIZES = (10, 25, 50)
+
+
+def tune_three_class_watershed(probabilities: Sequence[np.ndarray], labels: Sequence[np.ndarray],
+                               thresholds: Sequence[float] = THREE_CLASS_THRESHOLDS,
+                               min_sizes: Sequence[int] = THREE_CLASS_MIN_SIZES) -> Tuned:
+    """Choose ``threshold`` and ``min_size`` of :func:`three_class_watershed` for a 3-class
+    network, the way :func:`tune_otsu_watershed` chooses the baseline's parameters and
+    :meth:`~im2im_helpers.tasks.InstanceEmbedding.tune_clustering` the embedding's.
+
+    A network trained briefly is less sure of itself than one trained long: its interior
+    probabilities rarely pass 0.5 in the narrow nuclei necks, so a fixed threshold merges or
+    drops objects that another threshold would separate. Score the combinations on
+    *validation* images (the network's predictions of them), never on the test set.
+
+    Parameters
+    ----------
+    probabilities : sequence of numpy.ndarray
+        The network's ``(3, *spatial)`` probabilities of the validation images.
+    labels : sequence of numpy.ndarray
+        Their true label images (0 = background); a leading channel axis of size 1 is dropped.
+    thresholds, min_sizes : sequence
+        Values tried (every combination; the first one wins a tie).
+
+    Returns
+    -------
+    Tuned
+        Segments one probability map; ``value`` is ``(threshold, min_size)``, scores are
+        AP@0.5.
+    """
+    if len(probabilities) != len(labels) or not len(probabilities):
+        raise ValueError(f"tune_three_class_watershed: {len(probabilities)} probability maps and "
+                         f"{len(labels)} label images; give the same number, at least one.")
+    truths = [spatial_image(y, "tune_three_class_watershed: labels") for y in labels]
+
+    def segment(p: np.ndarray, value: tuple[float, int]) -> np.ndarray:
+        return three_class_watershed(p, min_size=value[1], threshold=value[0])
+
+    values = [(float(t), int(m)) for t in thresholds for m in min_sizes]
+    return tune(segment, probabilities, truths, values, metric=ap50,
+                parameters=("threshold", "min_size"))
+
+
 def three_class_watershed(probabilities: np.ndarray, min_size: int = MIN_SIZE,
                           threshold: float = 0.5) -> np.ndarray:
     """Label image from 3-class probabilities (background, interior, boundary).

@@ -112,3 +112,27 @@ def test_otsu_watershed_fails_on_worms(worm_pairs):
     # held-out disc images above. Small marker distances cut a worm into pieces, large ones
     # merge worms that touch: the reason the tutorial needs an embedding method.
     assert np.mean(aps) < 0.9
+
+
+def unsure(probabilities: np.ndarray, interior: float = 0.45) -> np.ndarray:
+    """The probabilities of a network trained briefly: interior pixels only ``interior`` sure,
+    the rest split between boundary and background."""
+    p = probabilities.astype(np.float32).copy()
+    inside = p[1] > 0.5
+    p[1][inside], p[2][inside], p[0][inside] = interior, 0.1, 0.9 - interior
+    return p
+
+
+def test_tuning_the_three_class_threshold_rescues_an_unsure_network():
+    (_, train_truths), (_, test_truths) = disc_images(seed=3), disc_images(seed=4)
+    probs = [unsure(one_hot(transforms.three_class_targets(t))) for t in train_truths]
+    tuned = watershed.tune_three_class_watershed(probs, train_truths)
+    threshold, min_size = tuned.value
+    assert threshold < 0.45 and tuned.parameters == ("threshold", "min_size")
+    test_probs = [unsure(one_hot(transforms.three_class_targets(t))) for t in test_truths]
+    fixed = np.mean([ap50(watershed.three_class_watershed(p), t)
+                     for p, t in zip(test_probs, test_truths)])
+    chosen = np.mean([ap50(tuned(p), t) for p, t in zip(test_probs, test_truths)])
+    assert fixed < 0.9 and chosen > 0.95  # at 0.5 touching discs merge: no interior seeds
+    with pytest.raises(ValueError, match="same number"):
+        watershed.tune_three_class_watershed(probs, train_truths[:1])

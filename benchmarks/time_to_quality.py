@@ -662,6 +662,9 @@ def markdown(results: dict) -> str:
                 when, epochs = f"{fb['train_s']:.0f} s", f"{fb['epochs']:g} ({n['max_epochs']})"
                 steps = str(fb["steps"])
                 score, refsteps = f"{fb['score']:.3f}", f"{fb['ref_steps']:,}"
+            elif not n["headline"] and n["stopped"] == "beaten":
+                when = "– (an other network: stopped once it beat the input)"
+                epochs, steps, score, refsteps = f"– ({n['max_epochs']})", "–", "–", "–"
             else:
                 when = (f"not within {n['stopped']} ({last.get('train_s', 0):.0f} s, "
                         f"{last.get('epochs', 0):g} of {n['max_epochs']} epochs)")

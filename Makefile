@@ -7,6 +7,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 TORCH_VERSION ?= 2.13.0
 LEVEL ?= default
 OUT ?= build/tutorials
+RECORD ?=
 STAMP := $(VENV)/.im2im-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 # pip prints one warning per package for unreachable local index folders on some machines
@@ -29,8 +30,10 @@ $(STAMP): pyproject.toml
 
 # Execute every tutorial with papermill at LEVEL (smoke | default | full), then build and check the
 # book; fails, naming the tutorial, when a network loses to its baseline (default and full levels).
+# RECORD=results/default also writes each run's record there (see results/README.md).
 tutorials: $(STAMP)
-	@$(PY) -m im2im_helpers.dev.tutorials --out $(OUT) --level $(LEVEL) $(NOTEBOOKS)
+	@$(PY) -m im2im_helpers.dev.tutorials --out $(OUT) --level $(LEVEL) \
+		$(if $(RECORD),--record $(RECORD)) $(NOTEBOOKS)
 
 book: tutorials
 

@@ -79,10 +79,23 @@ def scoped_quotes(root: Path) -> list[tuple[Path, int, str]]:
     return found
 
 
-def bump(number: str) -> str:
-    """``number`` changed in its last digit by 3 (0.835 -> 0.838; 9.3 -> 9.6)."""
+def bump(number: str, taken: list[float] = ()) -> str:
+    """``number`` changed in its last digit by 3 or more (0.835 -> 0.838; 9.3 -> 9.6), to a value
+    none of ``taken`` rounds to: the check ties a number to its metric and the methods its
+    paragraph names, so an edit onto another of their recorded values is, by design, not caught."""
     decimals = len(number.split(".")[1])
-    return f"{float(number) + 3 * 10 ** -decimals:.{decimals}f}"
+    for step in range(3, 100):
+        edited = f"{float(number) + step * 10 ** -decimals:.{decimals}f}"
+        if not any(quoted.matches(edited, v) for v in taken):
+            return edited
+    raise AssertionError(f"no unrecorded edit of {number}")
+
+
+def recorded(records: dict, tutorial: str) -> list[float]:
+    """Every value of the tutorial's records and every difference of two of them."""
+    values = [v for level in records.values() if tutorial in level
+              for _, v in quoted.leaves(level[tutorial])]
+    return values + [a - b for a in values for b in values]
 
 
 def test_an_edited_notebook_number_fails(copy):
@@ -94,7 +107,7 @@ def test_an_edited_notebook_number_fails(copy):
     for path, index, number in quotes[::5]:
         notebook = json.loads(path.read_text())
         source = "".join(notebook["cells"][index]["source"])
-        edited = source.replace(number, bump(number), 1)
+        edited = source.replace(number, bump(number, recorded(records, path.stem)), 1)
         notebook["cells"][index]["source"] = edited
         path.write_text(json.dumps(notebook))
         after = {str(v) for v in quoted.check_notebook(path, records)}

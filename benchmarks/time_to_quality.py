@@ -174,7 +174,7 @@ def setup_02(tmp: Path, P: dict) -> Setup:
     dm = data.patches(split, patch=patch, batch_size=P["BATCH"],
                       samples_per_image=P["SAMPLES_PER_IMAGE"], augment="flips", seed=P["SEED"])
     net = models.build("unet", dims=2, channels=P["CHANNELS"], norm="BATCH", seed=P["SEED"])
-    sup = tasks.Supervised(net, loss="mse", lr=P["LEARNING_RATE"], scheduler="cosine")
+    sup = tasks.Supervised(net, loss=P["LOSS"], lr=P["LEARNING_RATE"], scheduler="cosine")
     n2v_net = models.build("unet", dims=2, channels=P["CHANNELS"], norm="BATCH", seed=P["SEED"])
     n2v = tasks.Noise2Void(n2v_net, lr=P["LEARNING_RATE"], scheduler="cosine",
                            mask_fraction=P["MASK_FRACTION"], seed=P["SEED"])

@@ -7,8 +7,6 @@ import re
 from pathlib import Path
 
 MAX_CELL_LINES = 30
-#: The parameters cell holds settings, one per line, not logic: it may be longer.
-MAX_PARAMETER_LINES = 40
 REQUIRED_PARAMETERS = ("LEVEL", "DATASET", "SEED")
 FIGURE_CALLS = ("viz.compare(", "viz.loss_curves(", "viz.browse(", "plt.show(", ".savefig(")
 #: The first code cell of every tutorial, word for word: on Colab it installs the helpers (never
@@ -62,11 +60,10 @@ def problems(path: str | Path) -> list[str]:
         missing = [n for n in needed if not re.search(rf"^{n}\s*=", tagged[0], re.M)]
         if missing:
             found.append(f"the parameters cell does not set {missing}")
-    limits = [MAX_PARAMETER_LINES if s in tagged else MAX_CELL_LINES for s in source]
-    long = [i for i, (s, n) in enumerate(zip(source, limits)) if len(s.splitlines()) > n]
+    long = [i for i, s in enumerate(source) if len(s.splitlines()) > MAX_CELL_LINES]
     if long:
-        found.append(f"code cells {long} are over {MAX_CELL_LINES} lines ({MAX_PARAMETER_LINES} "
-                     "for the parameters): move logic into im2im_helpers, with a test")
+        found.append(f"code cells {long} are over {MAX_CELL_LINES} lines: move logic into "
+                     "im2im_helpers, with a test")
     if not any(call in s for s in source for call in FIGURE_CALLS):
         found.append("no static figure (viz.compare/loss_curves/browse, plt.show or savefig)")
     if any("cuda:0" in s for s in source):

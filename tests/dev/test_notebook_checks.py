@@ -59,8 +59,6 @@ BREAKAGES = {
     "tagged": lambda cells: cells.append(copy.deepcopy(_params(cells))),
     "does not set": lambda cells: _params(cells).update(source="QUICK = True\nSEED = 0\n"),
     "over 30 lines": lambda cells: _code(cells)[-1].update(source="x = 1\n" * 31),
-    "for the parameters": lambda cells: _params(cells).update(source="".join(
-        _params(cells)["source"]) + "X = 1\n" * 40),
     "no static figure": lambda cells: [c.update(source="pass") for c in _code(cells)[4:]],
     "cuda:0": lambda cells: _code(cells)[-1].update(source="device = 'cuda:0'"),
     "environment_report": lambda cells: [c.update(source="".join(c["source"]).replace(

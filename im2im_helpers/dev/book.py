@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,8 @@ NOISE_MARKS = ("GPU available:", "TPU available", "Tip: For seamless", "litlogge
                "LOCAL_RANK:", "Trainable params", "DeprecationWarning", "FutureWarning",
                "UserWarning", "PossibleUserWarning", "Attempted file", "Failed to parse XML")
 RESULTS = Path(__file__).resolve().parents[2] / "results"
+#: The words before the link to a tutorial's quality-control report (``report.html``).
+REPORT_LINK = "Quality-control report"
 
 
 def data_page() -> str:
@@ -74,13 +77,19 @@ def check(html: Path, source: Path = SOURCE) -> list[str]:
             found.append(f"{page}: contains {marks}")
         if name.startswith("tutorials/") and "Produced at the <strong>" not in text:
             found.append(f"{page}: does not say at which level it was produced")
+        if name.startswith("tutorials/") and REPORT_LINK in text:
+            links = re.findall(r'href="([^"#]*_report\.html)"', text)
+            if not links or not all((page.parent / link).is_file() for link in links):
+                found.append(f"{page}: names its quality-control report without a working link")
     return found
 
 
-def level_banner(level: str, name: str, record: dict | None, results: Path = RESULTS) -> str:
+def level_banner(level: str, name: str, record: dict | None, results: Path = RESULTS,
+                 report: str | None = None) -> str:
     """Markdown that opens a tutorial's page: the ``level`` its run used and, next to the
     headline numbers of its ``metrics.json`` (``record``), those of the recorded full run
-    (``results/full/NAME.json``)."""
+    (``results/full/NAME.json``); with ``report`` (a file beside the page), a download link to
+    the run's quality-control report."""
     from im2im_helpers.metrics import headline
 
     lines = [f"```{{note}}\nProduced at the **{level}** level "
@@ -95,17 +104,21 @@ def level_banner(level: str, name: str, record: dict | None, results: Path = RES
                        (here.reference, here.reference_value, there.reference_value))]
         lines.append(f"\nThe full run: `results/full/{name}.json` "
                      f"(commit {full.get('run', {}).get('commit', '?')}).")
+    if report is not None:
+        lines.append(f"\n{REPORT_LINK} of this page's main network: "
+                     f"{{download}}`{report} <{report}>`.")
     return "\n".join(lines) + "\n```"
 
 
-def with_banner(notebook: Path, name: str) -> str:
+def with_banner(notebook: Path, name: str, report: str | None = None) -> str:
     """The executed ``notebook`` as JSON text, with :func:`level_banner` after its title cell
-    (the level from papermill's parameters, the numbers from the ``metrics.json`` beside it)."""
+    (the level from papermill's parameters, the numbers from the ``metrics.json`` beside it,
+    the link to ``report``)."""
     content = json.loads(notebook.read_text())
     parameters = content.get("metadata", {}).get("papermill", {}).get("parameters", {})
     metrics_file = notebook.parent / "metrics.json"
     record = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
-    banner = level_banner(parameters.get("LEVEL", "default"), name, record)
+    banner = level_banner(parameters.get("LEVEL", "default"), name, record, report=report)
     content["cells"].insert(1, {"cell_type": "markdown", "metadata": {}, "source": banner})
     return json.dumps(content)
 
@@ -125,7 +138,11 @@ def build(executed: Path, out: Path) -> Path:
         notebook = executed / Path(name).name / f"{Path(name).name}.ipynb"
         if not notebook.is_file():
             raise FileNotFoundError(f"{notebook}: not executed yet; run `make tutorials` first.")
-        (src / f"{name}.ipynb").write_text(with_banner(notebook, Path(name).name))
+        report = None
+        if (notebook.parent / "report.html").is_file():  # written by the tutorial (report/)
+            report = f"{Path(name).name}_report.html"
+            shutil.copyfile(notebook.parent / "report.html", src / "tutorials" / report)
+        (src / f"{name}.ipynb").write_text(with_banner(notebook, Path(name).name, report))
     command = Path(sys.executable).parent / "jupyter-book"  # the one of this environment
     done = subprocess.run([str(command), "build", str(src), "--path-output", str(out)],
                           capture_output=True, text=True)

@@ -73,3 +73,26 @@ def test_check_finds_banners_warnings_and_pages_without_a_level(tmp_path):
     found = "\n".join(book.check(html, src))
     assert "'GPU available:'" in found and "'Attempted file'" in found
     assert "a.html: does not say at which level it was produced" in found
+
+
+def test_a_tutorial_page_links_its_quality_control_report_and_the_link_works(tmp_path):
+    """Issue 16, item 5: every tutorial links its report; the book carries a copy of it."""
+    banner = book.level_banner("default", "01_x", None, tmp_path, report="01_x_report.html")
+    assert "{download}`01_x_report.html <01_x_report.html>`" in banner
+    assert "report" not in book.level_banner("default", "01_x", None, tmp_path)
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "_toc.yml").write_text("format: jb-book\nroot: intro\nparts:\n  - chapters:\n"
+                                  "      - file: tutorials/a\n")
+    html = tmp_path / "html"
+    (html / "tutorials").mkdir(parents=True)
+    (html / "intro.html").write_text("<p>hello</p>")
+    page = ("<img src='x.png'><p>Produced at the <strong>default</strong> level</p>"
+            f"<p>{book.REPORT_LINK} of this page's main network: "
+            "<a href=\"../_downloads/1f/a_report.html\">a_report.html</a></p>")
+    (html / "tutorials" / "a.html").write_text(page)
+    assert "without a working link" in "\n".join(book.check(html, src))
+    (html / "_downloads" / "1f").mkdir(parents=True)
+    (html / "_downloads" / "1f" / "a_report.html").write_text("<html></html>")
+    assert book.check(html, src) == []

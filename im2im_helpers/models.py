@@ -1,8 +1,10 @@
-"""Network factory over MONAI's nets, 2D and 3D, described by a plain dictionary."""
+"""Network factory over MONAI's nets and the FNet U-Net, 2D and 3D, described by a plain
+dictionary."""
 
 from __future__ import annotations
 
 import inspect
+import numbers
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -41,6 +43,127 @@ def _dyn_unet(dims, in_channels, out_channels, filters=(32, 64, 128, 256), kerne
                         filters=list(filters), norm_name=norm, res_block=res_block)
 
 
+#: Convolution, transposed convolution and batch norm classes of FNet, by spatial dimensions.
+_FNET_LAYERS: dict[int, tuple[type[nn.Module], type[nn.Module], type[nn.Module]]] = {
+    2: (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d),
+    3: (nn.Conv3d, nn.ConvTranspose3d, nn.BatchNorm3d),
+}
+
+
+class FNetDoubleConv(nn.Module):
+    """Two 3-pixel convolutions (padding 1, with bias), each followed by batch norm and ReLU:
+    pytorch_fnet's ``SubNet2Conv``, with its attribute (state-dict) names ``conv1``, ``bn1``,
+    ``conv2``, ``bn2``."""
+
+    def __init__(self, dims: int, in_channels: int, out_channels: int):
+        super().__init__()
+        conv, _, norm = _FNET_LAYERS[dims]
+        self.conv1 = conv(in_channels, out_channels, kernel_size=3, padding=1)
+        self.bn1 = norm(out_channels)
+        self.relu1 = nn.ReLU()
+        self.conv2 = conv(out_channels, out_channels, kernel_size=3, padding=1)
+        self.bn2 = norm(out_channels)
+        self.relu2 = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu1(self.bn1(self.conv1(x)))
+        return self.relu2(self.bn2(self.conv2(x)))
+
+
+class FNetLevel(nn.Module):
+    """One level of FNet's U and, below it, the rest of the U (pytorch_fnet's ``_Net_recurse``,
+    same attribute names).
+
+    ``sub_2conv_more`` takes ``in_channels`` to ``width`` channels. Unless this is the bottom
+    (``depth == 0``): ``conv_down`` (kernel 2, stride 2) + ``bn0`` + ReLU halve the size,
+    ``sub_u`` (the level below, ``2 * width`` channels) runs, ``convt`` (transposed, kernel 2,
+    stride 2) + ``bn1`` + ReLU double the size back to ``width`` channels, which are
+    concatenated after the skip connection and reduced to ``width`` by ``sub_2conv_less``.
+    """
+
+    def __init__(self, dims: int, in_channels: int, width: int, depth: int):
+        super().__init__()
+        conv, transposed, norm = _FNET_LAYERS[dims]
+        self.depth = depth
+        self.sub_2conv_more = FNetDoubleConv(dims, in_channels, width)
+        if depth > 0:
+            self.sub_2conv_less = FNetDoubleConv(dims, 2 * width, width)
+            self.conv_down = conv(width, width, kernel_size=2, stride=2)
+            self.bn0 = norm(width)
+            self.relu0 = nn.ReLU()
+            self.convt = transposed(2 * width, width, kernel_size=2, stride=2)
+            self.bn1 = norm(width)
+            self.relu1 = nn.ReLU()
+            self.sub_u = FNetLevel(dims, width, 2 * width, depth - 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = self.sub_2conv_more(x)
+        if self.depth == 0:
+            return skip
+        below = self.sub_u(self.relu0(self.bn0(self.conv_down(skip))))
+        up = self.relu1(self.bn1(self.convt(below)))
+        return self.sub_2conv_less(torch.cat((skip, up), dim=1))
+
+
+class FNet(nn.Module):
+    """The U-Net of pytorch_fnet (Ounkomol et al., Nature Methods 2018), MMV_Im2Im's label-free
+    network (``mmv_im2im.models.nets.fnet_nn_2d`` / ``fnet_nn_3d``), 2D or 3D.
+
+    ``depth`` halvings of the size, each by a stride-2 convolution (not pooling) and undone by a
+    stride-2 transposed convolution; ``mult_chan`` channels at full resolution, doubled at each
+    level below; two 3-pixel convolutions with batch norm and ReLU per level and side; a
+    3-pixel convolution to ``out_channels`` at the end. Modules and parameter names are
+    pytorch_fnet's (``net_recurse.sub_2conv_more.conv1.weight``, ..., ``conv_out.bias``), so its
+    and MMV_Im2Im's weights load strictly. The full-resolution level has ``mult_chan`` channels
+    whatever ``in_channels`` is, as in the 3D source (the 2D source takes one input channel, for
+    which the two agree). Initial weights are PyTorch's defaults. Every spatial size must be a
+    multiple of ``2**depth``.
+
+    Parameters
+    ----------
+    dims : {2, 3}
+        Spatial dimensions.
+    in_channels, out_channels : int
+        Channels of input and output.
+    depth : int
+        Levels below full resolution (pytorch_fnet: 4).
+    mult_chan : int
+        Channels at full resolution (pytorch_fnet: 32).
+    """
+
+    def __init__(self, dims: int, in_channels: int = 1, out_channels: int = 1, depth: int = 4,
+                 mult_chan: int = 32):
+        super().__init__()
+        if dims not in _FNET_LAYERS:
+            raise ValueError(f"FNet: dims={dims}; only 2D and 3D FNets exist.")
+        if not _whole(depth, 0):
+            raise ValueError(f"FNet: depth={depth!r}; expected a whole number >= 0 (4 in the "
+                             "paper).")
+        if not _whole(mult_chan, 1):
+            raise ValueError(f"FNet: mult_chan={mult_chan!r}; expected a whole number >= 1 (32 "
+                             "in the paper).")
+        self.dims, self.depth, self.mult_chan = dims, int(depth), int(mult_chan)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.net_recurse = FNetLevel(dims, in_channels, self.mult_chan, self.depth)
+        self.conv_out = _FNET_LAYERS[dims][0](self.mult_chan, out_channels, kernel_size=3,
+                                              padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv_out(self.net_recurse(x))
+
+
+def _whole(value, least: int) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least
+
+
+#: FNet's default ``depth`` (pytorch_fnet's and the MMV_Im2Im paper's).
+FNET_DEPTH = 4
+
+
+def _fnet(dims, in_channels, out_channels, depth=FNET_DEPTH, mult_chan=32):
+    return FNet(dims, in_channels, out_channels, depth=depth, mult_chan=mult_chan)
+
+
 #: Network names accepted by :func:`build`, each mapped to a function of
 #: ``(dims, in_channels, out_channels, **options)``.
 BUILDERS: dict[str, Callable[..., nn.Module]] = {
@@ -48,17 +171,18 @@ BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "basic_unet": _basic_unet,
     "attention_unet": _attention_unet,
     "dyn_unet": _dyn_unet,
+    "fnet": _fnet,
 }
 
 
 def build(name: str, dims: int, in_channels: int = 1, out_channels: int = 1, seed: int = 0,
           **options) -> nn.Module:
-    """Build a MONAI network for 2D or 3D images.
+    """Build a MONAI network, or pytorch_fnet's FNet, for 2D or 3D images.
 
     Parameters
     ----------
-    name : {"unet", "basic_unet", "attention_unet", "dyn_unet"}
-        Which network.
+    name : {"unet", "basic_unet", "attention_unet", "dyn_unet", "fnet"}
+        Which network (``"fnet"``: :class:`FNet`).
     dims : {2, 3}
         Spatial dimensions.
     in_channels, out_channels : int
@@ -67,7 +191,8 @@ def build(name: str, dims: int, in_channels: int = 1, out_channels: int = 1, see
         Seed of the initial weights (the global random state is left as it was).
     **options
         Network options such as ``channels=(32, 64, 128, 256)`` (UNet, AttentionUnet),
-        ``features`` (BasicUNet) or ``filters`` (DynUNet); and, for every network,
+        ``features`` (BasicUNet), ``filters`` (DynUNet) or ``depth=4, mult_chan=32``
+        (FNet); and, for every network,
         ``activation``: ``None`` (raw outputs, default), ``"sigmoid"`` (outputs in (0, 1), e.g. a
         generator of masks) or ``"tanh"`` (in (-1, 1)).
 
@@ -126,12 +251,15 @@ DEFAULT_SIZE_DIVISOR = 32
 
 def size_divisor(spec: dict | None) -> int:
     """Factor every spatial size must be divisible by for a full-image pass of this network:
-    the product of its strides (2 per level of a U-Net; 16 for MONAI's BasicUNet), from the
-    ``im2im_spec`` of :func:`build`; :data:`DEFAULT_SIZE_DIVISOR` when ``spec`` is ``None``."""
+    the product of its strides (2 per level of a U-Net; 16 for MONAI's BasicUNet; ``2**depth``
+    for FNet), from the ``im2im_spec`` of :func:`build`; :data:`DEFAULT_SIZE_DIVISOR` when
+    ``spec`` is ``None``."""
     if not spec:
         return DEFAULT_SIZE_DIVISOR
     if spec["name"] == "basic_unet":
         return 16
+    if spec["name"] == "fnet":
+        return 2 ** int(spec.get("depth", FNET_DEPTH))
     if spec.get("strides"):
         return int(np.prod([int(np.max(s)) for s in spec["strides"]]))
     levels = len(spec.get("channels", spec.get("filters", (0, 0, 0, 0)))) - 1

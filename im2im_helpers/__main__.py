@@ -1,4 +1,5 @@
-"""Command line: ``python -m im2im_helpers train CONFIG.yaml``, ``predict RUN INPUT...``,
+"""Command line: ``python -m im2im_helpers train CONFIG.yaml``, ``predict RUN INPUT...`` (a run
+folder or a BioImage.IO package), ``export RUN OUT.zip``, ``report RUN``,
 ``data list|info|fetch|prepare [NAME]``."""
 
 from __future__ import annotations
@@ -24,24 +25,49 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from im2im_helpers import config, predict
+    from im2im_helpers import predict
     from im2im_helpers.data.pairs import file_stem
-    from im2im_helpers.tasks import TASKS
-    from im2im_helpers.train import load_run_model
+    from im2im_helpers.export.cli import predict_model
 
-    run = Path(args.run)
-    cfg = config.load(run / "config.yaml")
-    model = load_run_model(run, TASKS[cfg.task.kind])
+    model, window, norm = predict_model(args.run)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    roi = args.roi or cfg.data.patches.patch
-    norm = cfg.data.load.normalize_percentiles
+    roi = args.roi or window
     for source in args.inputs:
         written = predict.file(model, source, out_dir / f"{file_stem(Path(source))}_pred.ome.tiff",
                                channel=args.channel, roi=roi, normalize_percentiles=norm,
                                overwrite=args.overwrite)
         print(written)
     return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from im2im_helpers.export import cli
+
+    return cli.run(args)
+
+
+def _report(args: argparse.Namespace) -> int:
+    try:
+        from im2im_helpers.report import cli
+    except ImportError as err:
+        raise ImportError(f"the report command is not available ({err}).") from err
+    return cli.run(args)
+
+
+def _report_arguments(parser: argparse.ArgumentParser, wanted: bool) -> None:
+    """The arguments of ``report``: its own module's when that command is run (imported only
+    then), else the ones every version has."""
+    if wanted:
+        try:
+            from im2im_helpers.report import cli
+        except ImportError:
+            pass
+        else:
+            cli.add_arguments(parser)
+            return
+    parser.add_argument("run", help="run folder")
+    parser.add_argument("--out", help="report file to write")
 
 
 def _data(args: argparse.Namespace) -> int:
@@ -73,6 +99,7 @@ def _data(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m im2im_helpers`` (and the ``im2im`` command)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m im2im_helpers", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -85,14 +112,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("predict", help="predict image files with a trained run")
-    p.add_argument("run", help="run folder (holds config.yaml and checkpoints/)")
+    p = sub.add_parser("predict", help="predict image files with a run or a BioImage.IO package")
+    p.add_argument("run", help="run folder (holds config.yaml and checkpoints/), or a "
+                               "BioImage.IO package (.zip or its folder)")
     p.add_argument("inputs", nargs="+", help="image files (any format bioio reads)")
     p.add_argument("--out", required=True, help="folder for the OME-TIFF predictions")
     p.add_argument("--channel", type=int, default=0, help="input channel (default 0)")
     p.add_argument("--roi", type=int, nargs="+", help="window size (default: training patch)")
     p.add_argument("--overwrite", action="store_true", help="replace existing predictions")
     p.set_defaults(func=_predict)
+
+    from im2im_helpers.export import cli as export_cli  # light: argparse and format names
+
+    p = sub.add_parser("export", help="write a trained run as a BioImage.IO model package")
+    export_cli.add_arguments(p)
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser("report", help="the quality-control report of a run folder")
+    _report_arguments(p, wanted=bool(argv) and argv[0] == "report")
+    p.set_defaults(func=_report)
 
     p = sub.add_parser("data", help="the dataset registry: list, info, fetch, prepare")
     p.add_argument("action", choices=("list", "info", "fetch", "prepare"))

@@ -45,6 +45,13 @@ def _device(model: nn.Module) -> torch.device:
         return torch.device("cpu")
 
 
+def window_multiple(model: nn.Module) -> int:
+    """Every window size is rounded up to a multiple of this: the model's own
+    ``size_divisor`` (a BioImage.IO package's size step), else
+    :func:`im2im_helpers.models.size_divisor` of its network."""
+    return int(getattr(model, "size_divisor", None) or models.size_divisor(_model_spec(model)))
+
+
 @torch.no_grad()
 def image(
     model: nn.Module,
@@ -64,15 +71,19 @@ def image(
     ----------
     model : torch.nn.Module
         A task from :mod:`im2im_helpers.tasks` (its ``postprocess`` is applied, e.g. sigmoid for
-        segmentation) or any network.
+        segmentation), a BioImage.IO package from :func:`im2im_helpers.export.load_package`
+        (its ``postprocess`` is applied to the whole prediction) or any network.
     x : numpy.ndarray
         ``(C, Y, X)`` or ``(C, Z, Y, X)``; with ``time_axis=True`` a leading T axis, predicted one
-        time point at a time.
+        time point at a time. Normalised as the network expects it: as in training (the pairs
+        of :func:`im2im_helpers.data.load` are), or by a package's ``preprocess`` (which
+        :func:`file` applies to a raw image).
     roi : sequence of int, optional
         Window size, normally the training patch size. By default one window covers the image.
         Sizes the network cannot take are rounded up to the next multiple it can
-        (:func:`im2im_helpers.models.size_divisor`); the image is padded to the window and the
-        prediction cropped back, so the output always has the input's spatial shape.
+        (:func:`window_multiple`), and to a package's smallest size; the image is padded to
+        the window and the prediction cropped back, so the output always has the input's
+        spatial shape.
     overlap : float
         Fraction of overlap between neighbouring windows.
     batch_size : int
@@ -120,8 +131,10 @@ def image(
     model.eval()
     device = torch.device(device) if device is not None else _device(model)
     model.to(device)
-    roi = valid_window(roi if roi is not None else x.shape[1:],
-                       models.size_divisor(_model_spec(model)))
+    roi = valid_window(roi if roi is not None else x.shape[1:], window_multiple(model))
+    smallest = getattr(model, "min_size", None)  # a package's smallest valid size
+    if smallest is not None:
+        roi = tuple(max(r, int(m)) for r, m in zip(roi, smallest))
     tensor = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None]
     out = sliding_window_inference(
         tensor, roi, batch_size, model, overlap=overlap, mode=blend,
@@ -133,13 +146,13 @@ def image(
     return out[0].numpy().astype(np.float32, copy=False)
 
 
-
 def as_function(model: nn.Module, roi: Sequence[int] | None = None,
                 **options) -> Callable[[np.ndarray], np.ndarray]:
     """A trained model as a function of one image, ``f(x) -> prediction`` (sliding windows of
     ``roi``; ``options`` as for :func:`image`, e.g. ``tta=True``): the form every method takes
     in a comparison (:func:`im2im_helpers.evaluate.apply`), next to the classical baselines."""
     return lambda x: image(model, x, roi=roi, **options)
+
 
 def file(
     model: nn.Module,
@@ -155,6 +168,9 @@ def file(
 
     The output keeps the input's pixel sizes, has axes TCZYX and is written atomically; an
     existing output is an error unless ``overwrite=True``. ``options`` go to :func:`image`.
+    Each time point is normalised before prediction: by percentiles (``normalize_percentiles``,
+    as in training), or, for a model with its own ``preprocess`` (a BioImage.IO package from
+    :func:`im2im_helpers.export.load_package`), by that instead.
     """
     out = Path(out)
     if out.exists() and not overwrite:
@@ -172,7 +188,9 @@ def file(
             if x.shape[1] != 1:
                 raise ValueError(f"{source}: is 3D (Z={x.shape[1]}) but the model is 2D.")
             x = x[:, 0]
-        if normalize_percentiles is not None:
+        if hasattr(model, "preprocess"):  # a package normalises as it declares
+            x = model.preprocess(x)
+        elif normalize_percentiles is not None:
             x = percentile_normalize(x, *normalize_percentiles)
         y = image(model, x, roi, **options)
         frames.append(y[:, None] if dims == 2 else y)

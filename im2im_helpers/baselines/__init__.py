@@ -6,13 +6,22 @@
 - :mod:`~im2im_helpers.baselines.threshold` — Otsu's threshold (semantic segmentation);
 - :mod:`~im2im_helpers.baselines.watershed` — Otsu + distance transform + watershed (instances),
   and the watershed of 3-class probabilities (its threshold tuned on validation);
-- :mod:`~im2im_helpers.baselines.colour` — a per-pixel colour model (stain transfer).
+- :mod:`~im2im_helpers.baselines.colour` — a per-pixel colour model (stain transfer);
+- :mod:`~im2im_helpers.baselines.synthesis` — a blurred mask at real grey levels (images drawn
+  from masks).
 
 Every ``fit_*``/``tune_*`` function returns a :class:`~im2im_helpers.tuning.Tuned` method: call
 it on an image; its ``value`` and ``scores`` say what was chosen and why.
 """
 
-from im2im_helpers.baselines import colour, deconvolution, filters, threshold, watershed
+from im2im_helpers.baselines import (
+    colour,
+    deconvolution,
+    filters,
+    synthesis,
+    threshold,
+    watershed,
+)
 from im2im_helpers.baselines.colour import ColourRidge
 from im2im_helpers.baselines.deconvolution import fit_deconvolution, gaussian_psf, richardson_lucy
 from im2im_helpers.baselines.filters import (
@@ -24,6 +33,7 @@ from im2im_helpers.baselines.filters import (
     nl_means_relative,
     noise_sigma,
 )
+from im2im_helpers.baselines.synthesis import blurred_mask, fit_blurred_mask
 from im2im_helpers.baselines.threshold import fit_otsu, otsu_mask
 from im2im_helpers.baselines.watershed import (
     otsu_watershed,
@@ -34,9 +44,10 @@ from im2im_helpers.baselines.watershed import (
 from im2im_helpers.tuning import Tuned, tune
 
 __all__ = [
-    "ColourRidge", "FilterRidge", "Tuned", "colour", "deconvolution", "filter_features",
-    "filters", "fit_deconvolution", "fit_denoisers", "fit_otsu", "gaussian_denoise",
-    "gaussian_psf", "nl_means", "nl_means_relative", "noise_sigma", "otsu_mask",
-    "otsu_watershed", "richardson_lucy", "threshold", "three_class_watershed", "tune",
-    "tune_otsu_watershed", "tune_three_class_watershed", "watershed",
+    "ColourRidge", "FilterRidge", "Tuned", "blurred_mask", "colour", "deconvolution",
+    "filter_features", "filters", "fit_blurred_mask", "fit_deconvolution", "fit_denoisers",
+    "fit_otsu", "gaussian_denoise", "gaussian_psf", "nl_means", "nl_means_relative",
+    "noise_sigma", "otsu_mask", "otsu_watershed", "richardson_lucy", "synthesis", "threshold",
+    "three_class_watershed", "tune", "tune_otsu_watershed", "tune_three_class_watershed",
+    "watershed",
 ]

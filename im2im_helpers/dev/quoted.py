@@ -462,12 +462,15 @@ LABELS: Mapping[str, str] = {
     "ridge_rgb": "linear colour model (RGB)", "ridge_od": "linear colour model (optical density)",
     "unet_supervised": "U-Net on pairs", "unet_on_pix2pix_images": "U-Net on pix2pix images",
     "unet_on_cyclegan_images": "U-Net on CycleGAN images",
+    "unet_on_blurred_mask_images": "U-Net on blurred-mask images", "blurred_mask": "blurred mask",
+    "real": "real images",
     "embedding_transmitted": "embeddings", "otsu_watershed_transmitted": "Otsu + watershed",
     "otsu_watershed_hoechst": "Otsu + watershed on the Hoechst stain",
 }
 METRIC_LABELS: Mapping[str, str] = {
     "pearson": "Pearson r", "ssim": "SSIM", "psnr": "PSNR", "dice": "Dice", "iou": "IoU",
     "ap50": "AP@0.5", "ap75": "AP@0.75", "matched_iou": "matched IoU", "hf_ratio": "hf_ratio",
+    "intensity_distance": "intensity distance", "judge_dice": "judge Dice",
 }
 TABLE_LABELS: Mapping[str, str] = {"methods_3d": "3D", "methods_labelfree": "label-free"}
 

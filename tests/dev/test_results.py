@@ -66,18 +66,7 @@ def test_every_tutorial_is_recorded(level):
     assert not recorded, f"recorded now, remove from NOT_RECORDED_YET: {recorded}"
 
 
-#: Full-level records made before the run levels existed (commit d56d493, 2026-12-01) that the
-#: full runs of issue 15 have not replaced yet: they are expected to fail the checks below, and
-#: the test fails as soon as one is re-recorded (strict), so this list can only shrink.
-NOT_RERECORDED = {"full/00_data", "full/07_stain_transfer"}
-STALE = pytest.mark.xfail(strict=True, reason="recorded before the run levels; re-record with "
-                          "`python -m im2im_helpers.dev.tutorials --level full --record "
-                          "results/full` (issue 15)")
-
-
-@pytest.mark.parametrize("path", [
-    pytest.param(p, marks=STALE) if f"{p.parent.name}/{p.stem}" in NOT_RERECORDED else p
-    for p in RECORDS], ids=[f"{p.parent.name}/{p.stem}" for p in RECORDS])
+@pytest.mark.parametrize("path", RECORDS, ids=[f"{p.parent.name}/{p.stem}" for p in RECORDS])
 def test_a_record_names_its_level_commit_and_headline(path):
     assert not problems(path), f"{path.relative_to(ROOT)}: " + "; ".join(problems(path))
 

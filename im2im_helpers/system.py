@@ -6,6 +6,7 @@ import contextlib
 import importlib.metadata
 import logging
 import platform
+from collections.abc import Sequence
 
 PACKAGES = ("im2im-helpers", "torch", "lightning", "monai", "numpy", "scikit-image", "bioio",
             "aicsimageio", "matplotlib")
@@ -22,10 +23,11 @@ def accelerator() -> str:
     return "cpu"
 
 
-def package_versions() -> dict[str, str]:
-    """``{package: version}`` for Python and the packages of :data:`PACKAGES` installed here."""
+def package_versions(extra: Sequence[str] = ()) -> dict[str, str]:
+    """``{package: version}`` for Python and the packages of :data:`PACKAGES` (and ``extra``)
+    installed here."""
     versions = {"python": platform.python_version()}
-    for name in PACKAGES:
+    for name in (*PACKAGES, *extra):
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:

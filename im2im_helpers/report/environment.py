@@ -3,7 +3,6 @@ helper package's source tree."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import platform
 import subprocess
@@ -19,13 +18,7 @@ MORE_PACKAGES = ("scipy", "pillow", "bioimageio.core", "bioimageio.spec", "onnx"
 def versions() -> dict[str, str]:
     """``{package: version}``: Python, :data:`im2im_helpers.system.PACKAGES` and
     :data:`MORE_PACKAGES`, those installed here."""
-    found = system.package_versions()
-    for name in MORE_PACKAGES:
-        try:
-            found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return found
+    return system.package_versions(MORE_PACKAGES)
 
 
 def machine() -> dict[str, str]:

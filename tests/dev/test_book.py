@@ -59,7 +59,9 @@ def test_each_tutorial_page_opens_with_its_level_and_the_recorded_full_run(tmp_p
     assert cells[0]["source"] == "# 01" and "**smoke** level" in cells[1]["source"]
 
 
-def test_check_finds_banners_warnings_and_pages_without_a_level(tmp_path):
+def one_tutorial_book(tmp_path):
+    """A book source with one tutorial page ``tutorials/a`` and its built HTML folder (the
+    intro page only): ``(src, html)``."""
     src = tmp_path / "src"
     src.mkdir()
     (src / "_toc.yml").write_text("format: jb-book\nroot: intro\nparts:\n  - chapters:\n"
@@ -67,6 +69,11 @@ def test_check_finds_banners_warnings_and_pages_without_a_level(tmp_path):
     html = tmp_path / "html"
     (html / "tutorials").mkdir(parents=True)
     (html / "intro.html").write_text("<p>hello</p>")
+    return src, html
+
+
+def test_check_finds_banners_warnings_and_pages_without_a_level(tmp_path):
+    src, html = one_tutorial_book(tmp_path)
     (html / "tutorials" / "a.html").write_text(
         "<img src='x.png'><pre>GPU available: False, used: False</pre>"
         "<pre>Attempted file (img2d.tif) load with reader bioio_ome_tiff failed</pre>")
@@ -81,13 +88,7 @@ def test_a_tutorial_page_links_its_quality_control_report_and_the_link_works(tmp
     assert "{download}`01_x_report.html <01_x_report.html>`" in banner
     assert "report" not in book.level_banner("default", "01_x", None, tmp_path)
 
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "_toc.yml").write_text("format: jb-book\nroot: intro\nparts:\n  - chapters:\n"
-                                  "      - file: tutorials/a\n")
-    html = tmp_path / "html"
-    (html / "tutorials").mkdir(parents=True)
-    (html / "intro.html").write_text("<p>hello</p>")
+    src, html = one_tutorial_book(tmp_path)
     page = ("<img src='x.png'><p>Produced at the <strong>default</strong> level</p>"
             f"<p>{book.REPORT_LINK} of this page's main network: "
             "<a href=\"../_downloads/1f/a_report.html\">a_report.html</a></p>")

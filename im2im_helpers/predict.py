@@ -154,6 +154,25 @@ def as_function(model: nn.Module, roi: Sequence[int] | None = None,
     return lambda x: image(model, x, roi=roi, **options)
 
 
+def is_zarr(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names a Zarr store (a folder, or a name ending in ``.zarr``)."""
+    path = Path(path)
+    return path.suffix.lower() == ".zarr" or path.is_dir()
+
+
+def output_path(source: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
+    """Where the prediction of ``source`` goes in ``out_dir``: ``NAME_pred.ome.tiff``, or
+    ``NAME_pred.ome.zarr`` (written chunk by chunk) for an OME-Zarr input."""
+    from im2im_helpers.data.pairs import file_stem
+
+    source = Path(source)
+    if is_zarr(source):
+        name = source.name[: -len(".ome.zarr")] if source.name.lower().endswith(".ome.zarr") \
+            else source.name[: -len(source.suffix)] if source.suffix else source.name
+        return Path(out_dir) / f"{name}_pred.ome.zarr"
+    return Path(out_dir) / f"{file_stem(source)}_pred.ome.tiff"
+
+
 def file(
     model: nn.Module,
     source: str | os.PathLike,

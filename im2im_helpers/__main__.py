@@ -1,5 +1,6 @@
 """Command line: ``python -m im2im_helpers train CONFIG.yaml``, ``predict RUN INPUT...`` (a run
-folder or a BioImage.IO package), ``export RUN OUT.zip``, ``report RUN``,
+folder or a BioImage.IO package; streamed to OME-Zarr for large images; on Dask with
+``--scheduler``/``--workers``), ``export RUN OUT.zip``, ``report RUN``,
 ``data list|info|fetch|prepare [NAME]``."""
 
 from __future__ import annotations
@@ -26,7 +27,15 @@ def _train(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from im2im_helpers import predict
-    from im2im_helpers.data.pairs import file_stem
+
+    if args.scheduler or args.workers:
+        from im2im_helpers.cluster import predict_files
+
+        summary = predict_files(args.run, args.inputs, args.out, scheduler=args.scheduler,
+                                workers=args.workers, channel=args.channel, roi=args.roi,
+                                overwrite=args.overwrite, progress=not args.quiet)
+        print(summary)
+        return 1 if summary.failed else 0
     from im2im_helpers.export.cli import predict_model
 
     model, window, norm = predict_model(args.run)
@@ -34,9 +43,10 @@ def _predict(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     roi = args.roi or window
     for source in args.inputs:
-        written = predict.file(model, source, out_dir / f"{file_stem(Path(source))}_pred.ome.tiff",
-                               channel=args.channel, roi=roi, normalize_percentiles=norm,
-                               overwrite=args.overwrite)
+        out = predict.output_path(source, out_dir)
+        options = {"progress": not args.quiet} if predict.is_zarr(out) else {}
+        written = predict.file(model, source, out, channel=args.channel, roi=roi,
+                               normalize_percentiles=norm, overwrite=args.overwrite, **options)
         print(written)
     return 0
 
@@ -115,11 +125,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("predict", help="predict image files with a run or a BioImage.IO package")
     p.add_argument("run", help="run folder (holds config.yaml and checkpoints/), or a "
                                "BioImage.IO package (.zip or its folder)")
-    p.add_argument("inputs", nargs="+", help="image files (any format bioio reads)")
-    p.add_argument("--out", required=True, help="folder for the OME-TIFF predictions")
+    p.add_argument("inputs", nargs="+", help="image files (any format bioio reads) or OME-Zarr "
+                                             "images")
+    p.add_argument("--out", required=True,
+                   help="folder for the predictions: OME-TIFF, or OME-Zarr streamed chunk by "
+                        "chunk for OME-Zarr inputs and images too large for memory")
     p.add_argument("--channel", type=int, default=0, help="input channel (default 0)")
     p.add_argument("--roi", type=int, nargs="+", help="window size (default: training patch)")
     p.add_argument("--overwrite", action="store_true", help="replace existing predictions")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="predict on the Dask cluster at ADDRESS (tcp://host:8786); finished "
+                        "outputs are skipped, a failing file does not stop the others")
+    p.add_argument("--workers", type=int,
+                   help="predict on N local Dask worker processes (torch threads per worker: "
+                        "cores / N)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_predict)
 
     from im2im_helpers.export import cli as export_cli  # light: argparse and format names

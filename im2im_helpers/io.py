@@ -137,6 +137,62 @@ def read(path: str | os.PathLike) -> Image:
     return Image(data, (pps.Z, pps.Y, pps.X), channel_names, path)
 
 
+@dataclass
+class ImageMetadata:
+    """What an image file holds, read without its pixels (see :func:`read_metadata`).
+
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(T, C, Z, Y, X)``.
+    dtype : numpy.dtype
+        Pixel type.
+    pixel_sizes : tuple of float or None
+        Physical pixel sizes ``(Z, Y, X)`` in micrometres; ``None`` where unknown.
+    channel_names : list of str
+        One name per channel.
+    dask_data
+        The pixels as a lazy ``TCZYX`` Dask array (read only where computed).
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    pixel_sizes: tuple[float | None, float | None, float | None]
+    channel_names: list[str]
+    dask_data: object
+
+
+def read_metadata(path: str | os.PathLike) -> ImageMetadata:
+    """The shape, pixel type, pixel sizes and channel names of an image file, and its pixels
+    as a lazy Dask array, without reading the pixels.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ImageReadError
+        If the file is not an image the installed readers understand.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such image file. Check the path and the file name.")
+    name, reader_cls, _, _ = _backend()
+    try:
+        with system.logger_level("bioio.bio_image", logging.ERROR):
+            img = reader_cls(path)
+        lazy = img.get_image_dask_data(DIMS)
+        pps = img.physical_pixel_sizes
+        channel_names = [str(c) for c in (img.channel_names or [])]
+    except Exception as err:  # readers raise many unrelated types for a bad file
+        raise ImageReadError(
+            f"{path}: could not be read as an image by {name} ({type(err).__name__}: {err}). "
+            "Expected a microscopy image (OME-TIFF, TIFF, OME-Zarr, CZI, ...); check that the "
+            "file is complete and that the reader plugin for its format is installed."
+        ) from err
+    return ImageMetadata(tuple(int(s) for s in lazy.shape), np.dtype(lazy.dtype),
+                         (pps.Z, pps.Y, pps.X), channel_names, lazy)
+
+
 def _read_single_row_ome_tiff(path: Path) -> Image | None:
     """Read an OME-TIFF of one row or column (Y or X of 1; a line scan) that bioio-ome-tiff
     cannot read (it adds an axis for every OME size of 1, including the Y or X that tifffile

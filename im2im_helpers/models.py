@@ -346,3 +346,44 @@ def receptive_field(n_layers: int = 3) -> int:
     for stride in reversed([2] * n_layers + [1, 1]):  # strides from input to output, reversed
         side = (side - 1) * stride + 4
     return side
+
+
+def spec_of(model: nn.Module) -> dict | None:
+    """The network description ``{name, dims, in_channels, out_channels, ...}`` a task, a
+    BioImage.IO package or a network built by :func:`build` carries, or ``None``."""
+    hparams = getattr(model, "hparams", None)
+    spec = hparams.get("model") if hparams is not None and hasattr(hparams, "get") else None
+    return spec or getattr(getattr(model, "net", model), "im2im_spec", None)
+
+
+def dims_of(model: nn.Module) -> int | None:
+    """2 or 3 for a model that says which images it takes, else ``None``."""
+    spec = spec_of(model)
+    return spec.get("dims") if spec else None
+
+
+def in_channels_of(model: nn.Module) -> int | None:
+    """The number of input channels of a model that says it, else ``None``."""
+    spec = spec_of(model)
+    return int(spec["in_channels"]) if spec and spec.get("in_channels") else None
+
+
+def device_of(model: nn.Module) -> torch.device:
+    """Where a model's weights are (the CPU for a model without weights)."""
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+def window_multiple(model: nn.Module) -> int:
+    """Every window size is rounded up to a multiple of this: the model's own
+    ``size_divisor`` (a BioImage.IO package's size step), else :func:`size_divisor` of its
+    network."""
+    return int(getattr(model, "size_divisor", None) or size_divisor(spec_of(model)))
+
+
+def valid_window(roi: Sequence[int], multiple: int) -> tuple[int, ...]:
+    """``roi`` with every size rounded up to a multiple of ``multiple`` (see
+    :func:`size_divisor`)."""
+    return tuple(int(-(-int(r) // multiple) * multiple) for r in roi)

@@ -13,22 +13,11 @@ from torch import nn
 
 from im2im_helpers import io, models
 from im2im_helpers.data.pairs import check_finite, percentile_normalize
+from im2im_helpers.stream import engine, sources, tiling
 
-
-def _model_spec(model: nn.Module) -> dict | None:
-    spec = getattr(model, "hparams", {}).get("model") if hasattr(model, "hparams") else None
-    return spec or getattr(getattr(model, "net", model), "im2im_spec", None)
-
-
-def _model_dims(model: nn.Module) -> int | None:
-    spec = _model_spec(model)
-    return spec.get("dims") if spec else None
-
-
-def valid_window(roi: Sequence[int], multiple: int) -> tuple[int, ...]:
-    """``roi`` with every size rounded up to a multiple of ``multiple`` (see
-    :func:`im2im_helpers.models.size_divisor`)."""
-    return tuple(int(-(-int(r) // multiple) * multiple) for r in roi)
+#: The model-window helpers live in :mod:`im2im_helpers.models` (shared with streaming).
+window_multiple = models.window_multiple
+valid_window = models.valid_window
 
 
 def _turn(roi: Sequence[int] | None, k: int) -> tuple | None:
@@ -36,20 +25,6 @@ def _turn(roi: Sequence[int] | None, k: int) -> tuple | None:
     if roi is None or k % 2 == 0:
         return None if roi is None else tuple(roi)
     return (*roi[:-2], roi[-1], roi[-2])
-
-
-def _device(model: nn.Module) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except StopIteration:
-        return torch.device("cpu")
-
-
-def window_multiple(model: nn.Module) -> int:
-    """Every window size is rounded up to a multiple of this: the model's own
-    ``size_divisor`` (a BioImage.IO package's size step), else
-    :func:`im2im_helpers.models.size_divisor` of its network."""
-    return int(getattr(model, "size_divisor", None) or models.size_divisor(_model_spec(model)))
 
 
 @torch.no_grad()
@@ -79,7 +54,9 @@ def image(
         of :func:`im2im_helpers.data.load` are), or by a package's ``preprocess`` (which
         :func:`file` applies to a raw image).
     roi : sequence of int, optional
-        Window size, normally the training patch size. By default one window covers the image.
+        Window size, normally the training patch size. By default one window covers the image
+        when a batch of such windows fits a quarter of the free memory of the device, else
+        the largest window that does (:func:`im2im_helpers.stream.tiling.auto_window`).
         Sizes the network cannot take are rounded up to the next multiple it can
         (:func:`window_multiple`), and to a package's smallest size; the image is padded to
         the window and the prediction cropped back, so the output always has the input's
@@ -120,7 +97,7 @@ def image(
                 y = y[..., ::-1] if flip else y
                 outs.append(np.rot90(y, -k, axes=(-2, -1)))
         return np.mean(outs, axis=0).astype(np.float32)
-    dims = _model_dims(model) or x.ndim - 1
+    dims = models.dims_of(model) or x.ndim - 1
     if x.ndim != dims + 1:
         raise ValueError(
             f"Expected a {dims}D image as (C, {'Z, ' if dims == 3 else ''}Y, X), got shape "
@@ -129,10 +106,14 @@ def image(
     check_finite(x, "input to predict.image")
     was_training = model.training
     model.eval()
-    device = torch.device(device) if device is not None else _device(model)
+    device = torch.device(device) if device is not None else models.device_of(model)
     model.to(device)
-    roi = valid_window(roi if roi is not None else x.shape[1:], window_multiple(model))
     smallest = getattr(model, "min_size", None)  # a package's smallest valid size
+    if roi is None:  # the whole image if it fits the device's memory, else the largest window
+        roi = tiling.auto_window(model, x.shape[1:], multiple=window_multiple(model),
+                                 in_channels=x.shape[0], device=device,
+                                 batch_size=batch_size, smallest=smallest)
+    roi = valid_window(roi, window_multiple(model))
     if smallest is not None:
         roi = tuple(max(r, int(m)) for r, m in zip(roi, smallest))
     tensor = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None]
@@ -154,15 +135,33 @@ def as_function(model: nn.Module, roi: Sequence[int] | None = None,
     return lambda x: image(model, x, roi=roi, **options)
 
 
+#: An image is predicted in memory only when input, output and windows take at most this
+#: fraction of the available memory; larger ones are streamed to OME-Zarr.
+IN_MEMORY_FRACTION = 0.25
+
+
 def is_zarr(path: str | os.PathLike) -> bool:
     """Whether ``path`` names a Zarr store (a folder, or a name ending in ``.zarr``)."""
     path = Path(path)
     return path.suffix.lower() == ".zarr" or path.is_dir()
 
 
+def fits_in_memory(source: str | os.PathLike) -> bool:
+    """Whether predicting ``source`` in memory is safe: its pixels as float32, times four
+    (input, output, the network's windows), take at most :data:`IN_MEMORY_FRACTION` of the
+    memory available now. An image whose size cannot be read lazily counts as fitting."""
+    try:
+        image = sources.open_lazy(source)
+    except Exception:  # the reader of :func:`file` reports what is wrong with it
+        return True
+    need = 4 * 4 * int(np.prod(image.shape))
+    return need <= IN_MEMORY_FRACTION * tiling.free_memory("cpu")
+
+
 def output_path(source: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
     """Where the prediction of ``source`` goes in ``out_dir``: ``NAME_pred.ome.tiff``, or
-    ``NAME_pred.ome.zarr`` (written chunk by chunk) for an OME-Zarr input."""
+    ``NAME_pred.ome.zarr`` (streamed, chunk by chunk) for an OME-Zarr input or an image too
+    large to predict in memory (:func:`fits_in_memory`)."""
     from im2im_helpers.data.pairs import file_stem
 
     source = Path(source)
@@ -170,6 +169,8 @@ def output_path(source: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
         name = source.name[: -len(".ome.zarr")] if source.name.lower().endswith(".ome.zarr") \
             else source.name[: -len(source.suffix)] if source.suffix else source.name
         return Path(out_dir) / f"{name}_pred.ome.zarr"
+    if not fits_in_memory(source):
+        return Path(out_dir) / f"{file_stem(source)}_pred.ome.zarr"
     return Path(out_dir) / f"{file_stem(source)}_pred.ome.tiff"
 
 
@@ -183,26 +184,44 @@ def file(
     overwrite: bool = False,
     **options,
 ) -> Path:
-    """Predict every time point of one channel of an image file and write an OME-TIFF.
+    """Predict every time point of an image file and write it as OME-TIFF or OME-Zarr.
 
-    The output keeps the input's pixel sizes, has axes TCZYX and is written atomically; an
-    existing output is an error unless ``overwrite=True``. ``options`` go to :func:`image`.
-    Each time point is normalised before prediction: by percentiles (``normalize_percentiles``,
-    as in training), or, for a model with its own ``preprocess`` (a BioImage.IO package from
-    :func:`im2im_helpers.export.load_package`), by that instead.
+    An output named ``*.zarr`` is streamed (:func:`im2im_helpers.stream.predict_to_zarr`):
+    the input is read window by window and the output written chunk by chunk, so the image
+    may be larger than memory, and an interrupted prediction resumes. An OME-TIFF output is
+    made in memory, and refused for an image too large for that (:func:`fits_in_memory`).
+    Either keeps the input's pixel sizes, has axes TCZYX and is written atomically; an
+    existing output is an error unless ``overwrite=True``. ``options`` go to :func:`image`
+    (or to the streamed prediction: ``overlap``, ``batch_size``, ``blend``, ``device``,
+    ``progress``, ``chunks``).
+
+    A one-channel model reads ``channel``; a model with as many input channels as the image
+    reads them all. Each time point is normalised before prediction: by percentiles
+    (``normalize_percentiles``, as in training), or, for a model with its own ``preprocess``
+    (a BioImage.IO package from :func:`im2im_helpers.export.load_package`), by that instead.
     """
     out = Path(out)
+    if is_zarr(out):
+        if options.pop("tta", False):
+            raise ValueError(f"{out}: test-time augmentation is not available when streaming "
+                             "to OME-Zarr; write an OME-TIFF or predict without tta.")
+        return engine.predict_to_zarr(model, source, out, channel=channel, roi=roi,
+                                      normalize_percentiles=normalize_percentiles,
+                                      overwrite=overwrite, **options)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out}: already exists and was left untouched; pass overwrite=True.")
+    if not fits_in_memory(source):
+        raise MemoryError(
+            f"{source}: is too large to predict in memory here (more than "
+            f"{IN_MEMORY_FRACTION:.0%} of the available memory for input, output and windows). "
+            f"Name the output NAME.ome.zarr to stream it chunk by chunk (the command line "
+            "does so by itself).")
     img = io.read(source)
-    if channel >= img.data.shape[1]:
-        raise ValueError(
-            f"{source}: has {img.data.shape[1]} channels; channel={channel} is not one of them."
-        )
-    dims = _model_dims(model) or (3 if img.data.shape[2] > 1 else 2)
+    dims = models.dims_of(model) or (3 if img.data.shape[2] > 1 else 2)
+    channels = engine.input_channels(model, img.data.shape[1], channel, source)
     frames = []
     for t in range(img.data.shape[0]):
-        x = img.data[t, channel : channel + 1].astype(np.float32)  # (1, Z, Y, X)
+        x = img.data[t, channels].astype(np.float32)  # (C, Z, Y, X)
         if dims == 2:
             if x.shape[1] != 1:
                 raise ValueError(f"{source}: is 3D (Z={x.shape[1]}) but the model is 2D.")

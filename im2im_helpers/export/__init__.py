@@ -5,7 +5,8 @@ Modules: :mod:`~im2im_helpers.export.source` (what a run folder gives), ``networ
 network, its receptive field and halo), ``architecture`` (the self-contained file a package
 rebuilds its network with), ``formats`` and ``weights`` (state dict, TorchScript, ONNX),
 ``processing`` (the spec's pre- and postprocessing by bioimageio.core), ``docs`` (README,
-cover), ``package`` (the export), ``load`` (the import), ``cli`` (the command line).
+cover), ``package`` (the export), ``load`` (the import), ``detect`` (a package or a run
+folder?), ``cli`` (the command line).
 
 The names below are imported on first use: ``import im2im_helpers.export`` stays light for the
 command line, and bioimageio, lightning and onnx load only when a package is made or read.
@@ -20,7 +21,7 @@ from im2im_helpers.export.formats import WEIGHT_FORMATS
 
 #: Public names of the submodules, by the submodule that defines them.
 _LAZY = {"export_run": "package", "DEFAULT_LICENSE": "package", "load_package": "load",
-         "PackagedModel": "load", "is_package": "load"}
+         "PackagedModel": "load", "is_package": "detect"}
 
 __all__ = ["DEFAULT_LICENSE", "WEIGHT_FORMATS", "ExportError", "PackageError", "PackagedModel",
            "export_run", "is_package", "load_package"]

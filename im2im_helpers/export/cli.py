@@ -43,9 +43,11 @@ def predict_model(path: str | os.PathLike) -> tuple[nn.Module, list | None, list
     """The model ``predict`` runs, from a run folder or a BioImage.IO package:
     ``(model, default window, normalisation percentiles)``. A package brings its own
     normalisation (``None`` here) and window (its training patch, if it records one)."""
-    from im2im_helpers.export.load import is_package, load_package
+    from im2im_helpers.export.detect import is_package
 
     if is_package(path):
+        from im2im_helpers.export.load import load_package
+
         model = load_package(path)
         return model, model.patch, None
     from im2im_helpers import config

@@ -19,24 +19,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from im2im_helpers.export.detect import DESCRIPTION_FILES, is_package
 from im2im_helpers.export.errors import PackageError
 from im2im_helpers.export.processing import AXES, PackageProcessing
 
 #: Weight formats :func:`load_package` can run as a torch module, in order of preference.
 LOADABLE = ("pytorch_state_dict", "torchscript")
-#: Files that mark a folder as an unzipped package.
-DESCRIPTION_FILES = ("rdf.yaml", "bioimageio.yaml")
-
-
-def is_package(path: str | os.PathLike) -> bool:
-    """Whether ``path`` looks like a BioImage.IO package: a ``.zip`` file, or a folder holding
-    ``rdf.yaml`` / ``bioimageio.yaml`` (a run folder holds ``config.yaml`` instead)."""
-    path = Path(path)
-    if path.is_file():
-        return path.suffix.lower() == ".zip"
-    return path.is_dir() and any((path / f).is_file() for f in DESCRIPTION_FILES)
-
-
 class PackagedModel(nn.Module):
     """A package's network with its pre- and postprocessing, for :mod:`im2im_helpers.predict`.
 

@@ -74,6 +74,7 @@ class PackageProcessing:
         self.input_axes = tuple(str(a.id) for a in descr.inputs[0].axes)
         self.output_axes = tuple(str(a.id) for a in descr.outputs[0].axes)
         self._pre, self._post = setup_pre_and_postprocessing(descr, [])
+        self.preprocessing = list(descr.inputs[0].preprocessing)
 
     def _apply(self, ops, member, array: np.ndarray, axes: tuple[str, ...]) -> np.ndarray:
         sample = Sample(members={member: Tensor.from_numpy(array, dims=axes)}, stat={},
@@ -87,6 +88,32 @@ class PackageProcessing:
         percentiles are those of the whole image), as float32."""
         out = self._apply(self._pre, self.input_id, np.asarray(x)[None], self.input_axes)
         return out[0].astype(np.float32, copy=False)
+
+    def window_percentiles(self) -> tuple[float, float] | None:
+        """The percentiles of the package's normalisation when it can be applied window by
+        window with statistics of the whole image (a per-image ``scale_range`` over the
+        spatial axes, as our packages declare; ``None`` when it only casts to float32).
+
+        Raises
+        ------
+        ValueError
+            For any other preprocessing (it would need the whole image at once).
+        """
+        percentiles = None
+        for op in self.preprocessing:
+            if op.id == "ensure_dtype" and str(op.kwargs.dtype) == "float32":
+                continue
+            spatial = set(self.input_axes) - {"batch", "channel"}
+            if (op.id == "scale_range" and percentiles is None
+                    and op.kwargs.reference_tensor is None
+                    and {str(a) for a in (op.kwargs.axes or ())} == spatial):
+                percentiles = (float(op.kwargs.min_percentile), float(op.kwargs.max_percentile))
+                continue
+            raise ValueError(
+                f"the package's preprocessing {op.id!r} ({op.kwargs}) cannot be applied window "
+                "by window; predict the image in memory (predict.image after "
+                "model.preprocess) instead of streaming it.")
+        return percentiles
 
     def postprocess(self, y: torch.Tensor) -> torch.Tensor:
         """The package's postprocessing of network outputs ``(B, C, *spatial)``."""

@@ -363,8 +363,11 @@ def predict_files(
             if client is not scheduler:
                 client.close()
             if cluster is not None:
+                # a worker slow to exit (torch's interpreter shutdown) is killed after a few
+                # seconds, as intended: not a warning for the page
                 with _environment_kept([*THREAD_VARIABLES, "MALLOC_TRIM_THRESHOLD_",
-                                        "PYTHONHASHSEED"]):
+                                        "PYTHONHASHSEED"]), \
+                        system.logger_level("distributed.nanny", logging.ERROR):
                     cluster.close()
     summary.seconds = time.perf_counter() - started
     logger.info("predict_files: %s", summary.headline())

@@ -62,6 +62,9 @@ METRICS: tuple[tuple[str, str], ...] = (
     (r"\bsplits?\b", r"^splits$"),
     (r"\bhf_ratio\b|\bfine[-\s]detail(?:\s+ratio)?\b", r"^hf_ratio$"),
     (r"\bintensity\s+distance\b", r"^intensity_distance$"),
+    (r"\bSpearman(?:\s+ρ)?\b", r"^spearman$"),
+    (r"\brelative[_\s]ause\b", r"^relative_ause$"),
+    (r"\bAURG\b|\baurg\b", r"^aurg$"),
     (r"\bnumber\s+of\s+objects\b|\bobjects\s+per\s+image\b|\bcount\s+error\b", r"^count_error$"),
 )
 _METRIC = re.compile("|".join(f"(?P<m{i}>{p})" for i, (p, _) in enumerate(METRICS)))
@@ -77,7 +80,7 @@ ALIASES: Mapping[str, str] = {
 SETTING_UNITS = re.compile(
     r"\s*(?:µm|um|nm|mm|px\b|pixels?\b|voxels?\b|cycles?\b|photons?\b|%|×|frames?\b|epochs?\b"
     r"|steps?\b|s\b|seconds?\b|min\b|minutes?\b|hours?\b|MB\b|GB\b|iterations?\b)")
-NUMBER = re.compile(r"(?<![\w.@/])(\d+\.\d+|\d+)(?![\w.]*\w)")
+NUMBER = re.compile(r"(?<![\w.@/])([-−]?\d+\.\d+|\d+)(?![\w.]*\w)")
 PARAMETER_BEFORE = re.compile(r"(?:[≥≤<>=≠]|[α-ωΑ-Ω])\s*$")
 BY_BEFORE = re.compile(r"\bby\s+(?:about\s+)?$")
 DB_AFTER = re.compile(r"\s*dB\b")
@@ -335,7 +338,7 @@ def candidates(record: Mapping, quote: Quote) -> list[float]:
 def matches(number: str, value: float) -> bool:
     """Whether ``value`` rounds to ``number`` at the precision it is written with."""
     decimals = len(number.split(".")[1]) if "." in number else 0
-    return abs(value - float(number)) <= 0.5 * 10 ** -decimals + 1e-9
+    return abs(value - float(number.replace("−", "-"))) <= 0.5 * 10 ** -decimals + 1e-9
 
 
 def _context(text: str, start: int, width: int = 60) -> str:

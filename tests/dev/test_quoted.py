@@ -21,6 +21,7 @@ RECORD = {
         "three_class": {"ap50": 0.8067, "merges": 3.3333},
         "embedding": {"ap50": 0.8346, "merges": 0.6667},
     },
+    "uncertainty": {"unet_tta": {"spearman": 0.7906}, "random_map": {"spearman": -0.1041}},
     "run": {"level": "full", "commit": "abc1234", "seconds": 600},
 }
 RECORDS = {"full": {"99_demo": RECORD}, "default": {}}
@@ -189,6 +190,12 @@ def test_a_metric_or_unit_right_after_the_number_names_it():
     assert violations("In a full run the embeddings merge less (0.7 merges per image).") == []
     assert violations("In a full run the U-Net reaches Dice 0.943 and 30.3 dB.") == []
     assert violations("In a full run the U-Net reaches Dice 0.943 and 30.9 dB.") == ["30.9"]
+
+
+def test_a_negative_number_keeps_its_sign():
+    assert violations("In a full run the TTA map of the U-Net reaches Spearman 0.791 "
+                      "(the random map: -0.104, or −0.104).") == []
+    assert violations("In a full run the random map reaches Spearman 0.104.") == ["0.104"]
 
 
 def test_the_number_belongs_to_a_method_the_paragraph_names():

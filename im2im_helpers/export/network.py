@@ -10,22 +10,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import lightning as L
-import torch
-from torch import nn
 
 from im2im_helpers import models
 from im2im_helpers.export import architecture
 from im2im_helpers.export.errors import ExportError
+from im2im_helpers.stream.tiling import receptive_field  # noqa: F401 - the export's halo uses it
 from im2im_helpers.tasks import CycleGAN, InstanceEmbedding, Noise2Void, Pix2Pix, Supervised
 from im2im_helpers.tasks.supervised import SEGMENTATION_LOSSES
 
 #: Spec keys of :func:`im2im_helpers.models.build` that are not network options.
 _NOT_OPTIONS = ("name", "dims", "in_channels", "out_channels", "seed")
 
-#: Normalisation layers; the receptive field is measured without them (see
-#: :func:`receptive_field`).
-NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.InstanceNorm1d,
-         nn.InstanceNorm2d, nn.InstanceNorm3d, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
 
 
 @dataclass
@@ -113,69 +108,6 @@ def exportable(task: L.LightningModule) -> Exportable:
             copy.deepcopy(task.net), head and architecture.EmbeddingHead(
                 dims, head["n_sigma"], head["sigma_scale"]))
     return Exportable(network.eval(), kwargs, post, role, dict(spec), names)
-
-
-def _probe(net: nn.Module) -> nn.Module:
-    """A copy of ``net`` for measuring its receptive field: normalisation layers removed
-    (they only rescale; instance norm would couple every pixel), every weight positive,
-    biases zero, in float64 and eval mode (no dropout)."""
-    probe = copy.deepcopy(net).double().eval()
-    for module in list(probe.modules()):
-        for child_name, child in list(module.named_children()):
-            if isinstance(child, NORMS):
-                setattr(module, child_name, nn.Identity())
-    with torch.no_grad():
-        for name, p in probe.named_parameters():
-            if p.dim() > 1:
-                p.fill_(1.0 / p[0].numel())
-            else:
-                p.fill_(0.0 if name.endswith("bias") else 1.0)
-    return probe
-
-
-def receptive_field(net: nn.Module, dims: int, divisor: int, limit: int = 1024) -> list[int]:
-    """Per spatial axis, the radius in pixels of the input that one output pixel depends on
-    through the network's convolutions: at most ``r`` pixels away on either side.
-
-    Measured, not assumed: in a copy of ``net`` with positive weights (see :func:`_probe`) the
-    gradient of one output pixel reaches exactly the input pixels it depends on. Strided
-    layers make the reach depend on where a pixel lies within a period of ``divisor`` pixels
-    (and differ left and right), so every one of those positions is probed (one per batch
-    element) and the largest reach kept. Each axis is probed with an input long along that
-    axis (doubled until the field fits, at most ``limit`` pixels) and ``divisor`` pixels along
-    the others. Normalisation layers are left out: instance normalisation couples all pixels
-    of a window through its statistics, which no halo can remove.
-    """
-    probe = _probe(net)
-    radii = []
-    for axis in range(dims):
-        size = 8 * divisor
-        while True:
-            shape = [divisor] * dims
-            shape[axis] = size
-            x = torch.ones((divisor, 1, *shape), dtype=torch.float64, requires_grad=True)
-            y = probe(x)
-            centres = [size // 2 + k for k in range(divisor)]  # one phase per batch element
-            picked = y.new_zeros(())
-            for k, c in enumerate(centres):
-                index = [s // 2 for s in y.shape[2:]]
-                index[axis] = c
-                picked = picked + y[(k, slice(None), *index)].sum()
-            picked.backward()
-            reach = x.grad.abs().sum(dim=1)  # (phase, *shape)
-            others = [d + 1 for d in range(dims) if d != axis]
-            profiles = reach.sum(dim=others) if others else reach
-            radius, edge = 0, False
-            for k, c in enumerate(centres):
-                hit = torch.nonzero(profiles[k] > 0).flatten()
-                first, last = int(hit.min()), int(hit.max())
-                radius = max(radius, c - first, last - c)
-                edge = edge or first == 0 or last == size - 1
-            if not edge or size >= limit:
-                radii.append(radius)
-                break
-            size *= 2
-    return radii
 
 
 def halo(field: Sequence[int], patch: Sequence[int]) -> list[int]:

@@ -43,3 +43,14 @@ def test_predict_image_without_a_window_tiles_when_memory_is_short(unet2d, monke
     assert chosen[0] < 256 and chosen[1] < 384
     np.testing.assert_allclose(predict.image(unet2d, x), predict.image(unet2d, x, roi=chosen),
                                atol=1e-6)
+
+
+def test_a_tiled_window_covers_the_receptive_field_or_says_why_not(unet2d, caplog):
+    radius = tiling.receptive_field(unet2d, 2, 2)
+    floor = tiling.context_floor(unet2d, 2, 1, 2, (4000, 4000))
+    assert floor == [2 * -(-tiling.CONTEXT_WINDOWS * r // 2) for r in radius]
+    cost = tiling.bytes_per_pixel(unet2d, 2, 1, 2)
+    small = int(cost * (floor[0] // 2) ** 2)  # room for a window of half the floor
+    with caplog.at_level("WARNING", logger="im2im_helpers.stream.tiling"):
+        window = tiling.auto_window(unet2d, (4000, 4000), multiple=2, budget=small)
+    assert window[0] < floor[0] and "receptive-field radius" in caplog.text

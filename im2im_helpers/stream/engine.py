@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from im2im_helpers import io, models
+from im2im_helpers import io, models, system
 from im2im_helpers.stream import omezarr, tiling
 from im2im_helpers.stream.sources import LazyImage, open_lazy, sample
 from im2im_helpers.stream.windows import WindowGrid, blocks, overlap_slices
@@ -265,6 +265,7 @@ def predict_to_zarr(
         ``out``.
     """
     out = Path(out)
+    system.return_large_blocks()  # memory stays flat over a long image (see its docstring)
     image = source if isinstance(source, LazyImage) else open_lazy(source)
     if out.resolve() == image.path.resolve():
         raise ValueError(f"{out}: is the input image; choose another output name.")

@@ -92,31 +92,32 @@ def logger_level(name: str, level: int):
         logger.setLevel(before)
 
 
-#: glibc's ``mallopt`` parameter for the size above which memory is mapped (and unmapped when
-#: freed) instead of taken from the heap.
-_M_MMAP_THRESHOLD = -3
-#: The threshold :func:`return_large_blocks` sets: 1 MiB.
-MMAP_THRESHOLD = 2**20
+def release_freed_memory() -> bool:
+    """Give the memory this process has freed back to the operating system (glibc's
+    ``malloc_trim``; elsewhere nothing happens). Returns whether glibc was found.
 
-
-def return_large_blocks(threshold: int = MMAP_THRESHOLD) -> bool:
-    """Make every allocation of ``threshold`` bytes or more come from (and go back to) the
-    operating system, for the rest of this process (glibc only; elsewhere nothing happens).
-
-    glibc raises this threshold as a program frees large arrays, after which arrays of a few
-    MB are carved from a heap that fragments and never shrinks: a streamed prediction that
-    allocates one block after another then grows by hundreds of MB over a long image
-    (measured: peak resident memory +30 % from a 0.25 to a 16 GiB input; flat with a fixed
-    1 MiB threshold). Returns whether the setting was applied.
+    glibc keeps the heap that freed arrays leave, and it fragments: a streamed prediction that
+    allocates and frees one block's arrays after another grows by hundreds of MB over a long
+    image unless it trims after each block (measured by ``benchmarks/streaming.py``: peak
+    resident memory +29 % from a 0.25 to a 16 GiB input without it). Trimming costs about a
+    millisecond. (Fixing glibc's mmap threshold instead also keeps memory flat, but made
+    torch's own computation about twice as slow.)
     """
+    libc = _glibc()
+    if libc is None:
+        return False
+    libc.malloc_trim(0)
+    return True
+
+
+def _glibc():
     import ctypes
-    import ctypes.util
     import sys
 
     if not sys.platform.startswith("linux"):
-        return False
+        return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, int(threshold)))
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
-        return False
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "malloc_trim") else None

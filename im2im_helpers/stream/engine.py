@@ -265,7 +265,6 @@ def predict_to_zarr(
         ``out``.
     """
     out = Path(out)
-    system.return_large_blocks()  # memory stays flat over a long image (see its docstring)
     image = source if isinstance(source, LazyImage) else open_lazy(source)
     if out.resolve() == image.path.resolve():
         raise ValueError(f"{out}: is the input image; choose another output name.")
@@ -324,6 +323,7 @@ def predict_to_zarr(
                     target = (t, slice(None), *(block if dims == 3 else (slice(0, 1), *block)))
                     level[target] = result if dims == 3 else result[:, None]
                 _release(store, grid, block, index, chunks, t)
+                system.release_freed_memory()  # flat memory over a long image (its docstring)
                 if bar is not None:
                     bar.update(1)
     finally:

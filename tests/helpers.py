@@ -234,3 +234,21 @@ def faulty_server(root: Path):
     httpd.base = f"http://127.0.0.1:{httpd.server_port}"
     threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
     return httpd
+
+
+def tiny_regression_run(out: Path, pairs: int) -> Path:
+    """A 2D regression run folder in ``out/run`` trained for one epoch on ``pairs`` smooth
+    pairs (a U-Net with channels (4, 8), window 32 x 32): the run tests predict with."""
+    from im2im_helpers import data, models, tasks, train
+
+    folder = out / "pairs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(pairs):
+        x, y = smooth_pair(rng)
+        write(folder / f"img{i}_IM.ome.tiff", (x * 100 + 500).astype(np.float32))
+        write(folder / f"img{i}_GT.ome.tiff", y)
+    split = data.split(data.load(folder), test=1, val=1, path=out / "split.json")
+    dm = data.patches(split, patch=(32, 32), batch_size=4, samples_per_image=2)
+    net = models.build("unet", 2, channels=(4, 8), num_res_units=0)
+    return train.fit(tasks.Supervised(net), dm, out / "run", max_epochs=1, progress=False).path

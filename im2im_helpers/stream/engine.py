@@ -12,7 +12,6 @@ is killed resumes from the blocks on disk.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 from collections.abc import Sequence
@@ -317,12 +316,13 @@ def predict_to_zarr(
             for block in block_list:
                 index = tuple(b.start // c for b, c in zip(block, chunks))
                 chunk_index = (t, 0, *((index[0],) if dims == 3 else (0,)), *index[-2:])
+                windows = grid.touching(block)
                 if not omezarr.chunk_written(level, chunk_index):
-                    result = _predict_block(model, reader, grid, block, chunks, weights,
-                                            store, t, batch_size, device)
+                    result = _predict_block(model, reader, grid, block, windows, chunks,
+                                            weights, store, t, batch_size, device)
                     target = (t, slice(None), *(block if dims == 3 else (slice(0, 1), *block)))
                     level[target] = result if dims == 3 else result[:, None]
-                _release(store, grid, block, index, chunks, t)
+                _release(store, grid, windows, index, chunks, t)
                 system.release_freed_memory()  # flat memory over a long image (its docstring)
                 if bar is not None:
                     bar.update(1)
@@ -334,7 +334,7 @@ def predict_to_zarr(
     return omezarr.finish(out, image.pixel_sizes, overwrite=overwrite)
 
 
-def _predict_block(model, reader: _Reader, grid: WindowGrid, block, chunks, weights,
+def _predict_block(model, reader: _Reader, grid: WindowGrid, block, windows, chunks, weights,
                    store: WindowStore, t: int, batch_size: int, device) -> np.ndarray:
     """The blended prediction of one block: every window that overlaps it, weighted, added
     as soon as it is known (memory: the block and one batch of windows)."""
@@ -352,7 +352,7 @@ def _predict_block(model, reader: _Reader, grid: WindowGrid, block, chunks, weig
         count[target] += w
 
     missing = []
-    for window in grid.touching(block):
+    for window in windows:
         kept = store.get((t, *window))
         if kept is None:
             missing.append(window)
@@ -376,15 +376,9 @@ def _predict_block(model, reader: _Reader, grid: WindowGrid, block, chunks, weig
     return result[0].numpy().astype(np.float32, copy=False)
 
 
-def _release(store: WindowStore, grid: WindowGrid, block, index, chunks, t: int) -> None:
-    """Forget the stored windows whose last block is ``block``."""
-    for window in grid.touching(block):
+def _release(store: WindowStore, grid: WindowGrid, windows, index, chunks, t: int) -> None:
+    """Forget the stored ``windows`` (those of one block) whose last block is that block."""
+    for window in windows:
         first, last = _block_span(grid.origin(window), grid.roi, grid.shape, chunks)
         if first != last and last == tuple(index):
             store.drop((t, *window))
-
-
-def describe(out: str | os.PathLike) -> dict:
-    """What an interrupted prediction ``out`` was doing (its record), or ``{}``."""
-    marker = omezarr.partial_path(out) / omezarr.MARKER
-    return json.loads(marker.read_text()) if marker.is_file() else {}

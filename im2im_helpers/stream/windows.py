@@ -11,7 +11,7 @@ is computed once (see :mod:`im2im_helpers.stream.engine`).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,15 +58,6 @@ class WindowGrid:
         slices = dense_patch_slices(padded, roi, scan_interval(padded, roi, overlap))
         starts = tuple(np.unique([s[d].start for s in slices]) for d in range(len(shape)))
         return cls(shape, roi, pad, starts)
-
-    @property
-    def count(self) -> int:
-        """Number of windows."""
-        return int(np.prod([len(s) for s in self.starts]))
-
-    def windows(self) -> Iterator[tuple[int, ...]]:
-        """Every window as the index of its start per axis, in raster order."""
-        return itertools.product(*(range(len(s)) for s in self.starts))
 
     def origin(self, window: Sequence[int]) -> tuple[int, ...]:
         """Start of ``window`` in image coordinates (negative inside the padding)."""

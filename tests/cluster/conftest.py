@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from im2im_helpers import data, io, models, tasks, train
-from tests.helpers import smooth_pair, write
+from im2im_helpers import io
+from tests.helpers import tiny_regression_run
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -25,18 +25,7 @@ def one_thread():
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """A 2D regression run folder (``config.yaml``, ``checkpoints/``), window 32 x 32."""
-    out = tmp_path_factory.mktemp("cluster-run")
-    folder = out / "pairs"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        x, y = smooth_pair(rng)
-        write(folder / f"img{i}_IM.ome.tiff", (x * 100 + 500).astype(np.float32))
-        write(folder / f"img{i}_GT.ome.tiff", y)
-    split = data.split(data.load(folder), test=1, val=1, path=out / "split.json")
-    dm = data.patches(split, patch=(32, 32), batch_size=4, samples_per_image=2)
-    net = models.build("unet", 2, channels=(4, 8), num_res_units=0)
-    return train.fit(tasks.Supervised(net), dm, out / "run", max_epochs=1, progress=False).path
+    return tiny_regression_run(tmp_path_factory.mktemp("cluster-run"), pairs=4)
 
 
 @pytest.fixture(scope="module")

@@ -89,6 +89,26 @@ def open_level(out: str | os.PathLike, job: dict, shape: Sequence[int], chunks: 
     return array, False
 
 
+def job_record(out: str | os.PathLike) -> dict:
+    """What an interrupted prediction into ``out`` was doing.
+
+    Parameters
+    ----------
+    out : path-like
+        The final OME-Zarr path the prediction was writing (its unfinished blocks are in
+        :func:`partial_path` of it).
+
+    Returns
+    -------
+    dict
+        The record written when the prediction started (``job``: model, input, window,
+        overlap, ...; ``shape``; ``chunks``), or ``{}`` when no prediction into ``out`` is in
+        progress.
+    """
+    marker = partial_path(out) / MARKER
+    return json.loads(marker.read_text()) if marker.is_file() else {}
+
+
 def chunk_written(array, chunk_index: Sequence[int]) -> bool:
     """Whether the chunk at ``chunk_index`` of a local zarr array is on disk (zarr writes a
     chunk atomically, so a chunk on disk is complete)."""

@@ -16,7 +16,7 @@ import numpy as np
 import zarr
 
 from im2im_helpers import predict
-from im2im_helpers.stream.omezarr import partial_path
+from im2im_helpers.stream.omezarr import job_record, partial_path
 from tests.stream.conftest import write_ome_zarr
 from tests.stream.worker import SlowConv
 
@@ -86,6 +86,9 @@ def test_a_killed_prediction_resumes_without_recomputing_finished_chunks(tmp_pat
     slow.wait(30)
     before = chunk_files(partial)
     assert 3 <= len(before) < 12 and not out.exists()  # 3 x 4 blocks, some done
+    left = job_record(out)
+    assert left["shape"] == [1, 1, 1, 768, 1024] and left["chunks"] == [1, 1, 1, 256, 256]
+    assert left["job"]["roi"] == [128, 128]
 
     model = SlowConv(2)
     calls = []
@@ -93,7 +96,7 @@ def test_a_killed_prediction_resumes_without_recomputing_finished_chunks(tmp_pat
     predict.file(model, source, out, roi=(128, 128), chunks=(256, 256),
                  normalize_percentiles=None)
     after = chunk_files(out)
-    assert len(after) == 12
+    assert len(after) == 12 and job_record(out) == {}
     assert {k: after[k] for k in before} == before  # finished chunks were not rewritten
     np.testing.assert_allclose(zarr.open_group(str(out), mode="r")["0"][0, :, 0],
                                predict.image(SlowConv(2), data[0, :, 0], roi=(128, 128)),

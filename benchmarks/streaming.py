@@ -609,6 +609,8 @@ def main(argv=None) -> int:
                  if args.malloc_mmap_threshold else {})
     record["worker_env"] = {**WORKER_ENV, **extra_env}
     start = time.perf_counter()
+    if args.workdir:
+        Path(args.workdir).mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="im2im-streaming-", dir=args.workdir))
     try:
         if not args.skip_memory:

@@ -216,12 +216,12 @@ def file(
             f"{IN_MEMORY_FRACTION:.0%} of the available memory for input, output and windows). "
             f"Name the output NAME.ome.zarr to stream it chunk by chunk (the command line "
             "does so by itself).")
-    img = io.read(source)
-    dims = models.dims_of(model) or (3 if img.data.shape[2] > 1 else 2)
-    channels = engine.input_channels(model, img.data.shape[1], channel, source)
+    pixels, pixel_sizes = _read_whole(source)
+    dims = models.dims_of(model) or (3 if pixels.shape[2] > 1 else 2)
+    channels = engine.input_channels(model, pixels.shape[1], channel, source)
     frames = []
-    for t in range(img.data.shape[0]):
-        x = img.data[t, channels].astype(np.float32)  # (C, Z, Y, X)
+    for t in range(pixels.shape[0]):
+        x = pixels[t, channels].astype(np.float32)  # (C, Z, Y, X)
         if dims == 2:
             if x.shape[1] != 1:
                 raise ValueError(f"{source}: is 3D (Z={x.shape[1]}) but the model is 2D.")
@@ -232,4 +232,14 @@ def file(
             x = percentile_normalize(x, *normalize_percentiles)
         y = image(model, x, roi, **options)
         frames.append(y[:, None] if dims == 2 else y)
-    return io.write_ome_tiff(out, np.stack(frames), "TCZYX", img.pixel_sizes, overwrite=overwrite)
+    return io.write_ome_tiff(out, np.stack(frames), "TCZYX", pixel_sizes, overwrite=overwrite)
+
+
+def _read_whole(source: str | os.PathLike) -> tuple[np.ndarray, tuple]:
+    """The TCZYX pixels and pixel sizes of ``source``: an OME-Zarr store through the streaming
+    reader (bioio needs a plugin for it), anything else through :func:`im2im_helpers.io.read`."""
+    if is_zarr(source):
+        lazy = sources.open_lazy(source)
+        return lazy.data[(slice(None),) * 5], lazy.pixel_sizes
+    img = io.read(source)
+    return img.data, img.pixel_sizes

@@ -50,6 +50,17 @@ def test_3d_ome_zarr_input_with_padding_and_many_blocks(tmp_path, unet3d, rng):
     assert open_lazy(out).pixel_sizes == (2.0, 0.5, 0.5)
 
 
+def test_an_ome_zarr_input_can_be_predicted_in_memory_into_an_ome_tiff(tmp_path, unet3d, rng):
+    data = rng.normal(100, 20, (1, 1, 10, 40, 50)).astype(np.float32)
+    source = write_ome_zarr(tmp_path / "small.ome.zarr", data, pixel_sizes=(2.0, 0.5, 0.5),
+                            chunks=(1, 1, 5, 32, 32))
+    out = predict.file(unet3d, source, tmp_path / "small_pred.ome.tiff", roi=(16, 32, 32))
+    written = io.read(out)
+    np.testing.assert_allclose(written.data[0], in_memory(unet3d, data[0], (16, 32, 32), 3),
+                               atol=1e-5)
+    assert tuple(written.pixel_sizes) == (2.0, 0.5, 0.5)
+
+
 def test_output_is_a_multiscale_ome_zarr_that_ome_zarrs_reader_opens(tmp_path, rng):
     net = models.build("unet", 2, 1, 1, channels=(4, 8), strides=(2,), seed=0)
     data = rng.random((1, 1, 1, 1100, 700)).astype(np.float32)

@@ -110,13 +110,8 @@ def read(path: str | os.PathLike) -> Image:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such image file. Check the path and the file name.")
-    name, reader_cls, _, _ = _backend()
     try:
-        # bioio tries its readers in turn and logs a warning for each one that declines the file
-        # ("Attempted file ... Failed to parse XML" for every plain TIFF): expected, and
-        # alarming on a page; a file no reader takes is still an ImageReadError below
-        with system.logger_level("bioio.bio_image", logging.ERROR):
-            img = reader_cls(path)
+        img = _open_reader(path)
         samples = img.dims.S if "S" in img.dims.order else 1
         if samples > 1 and img.dims.C == 1:  # RGB(A) files (PNG, BMP, JPEG): samples -> channels
             data = np.asarray(img.get_image_data("TSZYX"))
@@ -129,11 +124,7 @@ def read(path: str | os.PathLike) -> Image:
         single = _read_single_row_ome_tiff(path)
         if single is not None:
             return single
-        raise ImageReadError(
-            f"{path}: could not be read as an image by {name} ({type(err).__name__}: {err}). "
-            "Expected a microscopy image (OME-TIFF, TIFF, PNG, CZI, ...); check that the file is "
-            "complete and that the reader plugin for its format is installed."
-        ) from err
+        raise _unreadable(path, err) from err
     return Image(data, (pps.Z, pps.Y, pps.X), channel_names, path)
 
 
@@ -176,21 +167,33 @@ def read_metadata(path: str | os.PathLike) -> ImageMetadata:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such image file. Check the path and the file name.")
-    name, reader_cls, _, _ = _backend()
     try:
-        with system.logger_level("bioio.bio_image", logging.ERROR):
-            img = reader_cls(path)
+        img = _open_reader(path)
         lazy = img.get_image_dask_data(DIMS)
         pps = img.physical_pixel_sizes
         channel_names = [str(c) for c in (img.channel_names or [])]
     except Exception as err:  # readers raise many unrelated types for a bad file
-        raise ImageReadError(
-            f"{path}: could not be read as an image by {name} ({type(err).__name__}: {err}). "
-            "Expected a microscopy image (OME-TIFF, TIFF, OME-Zarr, CZI, ...); check that the "
-            "file is complete and that the reader plugin for its format is installed."
-        ) from err
+        raise _unreadable(path, err) from err
     return ImageMetadata(tuple(int(s) for s in lazy.shape), np.dtype(lazy.dtype),
                          (pps.Z, pps.Y, pps.X), channel_names, lazy)
+
+
+def _open_reader(path: Path):
+    """``path`` opened by the backend's reader (pixels not read yet)."""
+    reader_cls = _backend()[1]
+    # bioio tries its readers in turn and logs a warning for each one that declines the file
+    # ("Attempted file ... Failed to parse XML" for every plain TIFF): expected, and alarming on
+    # a page; a file no reader takes still raises, and the caller explains it (_unreadable)
+    with system.logger_level("bioio.bio_image", logging.ERROR):
+        return reader_cls(path)
+
+
+def _unreadable(path: Path, err: Exception) -> ImageReadError:
+    """The error for a file the installed readers do not understand."""
+    return ImageReadError(
+        f"{path}: could not be read as an image by {_backend()[0]} ({type(err).__name__}: "
+        f"{err}). Expected a microscopy image (OME-TIFF, TIFF, PNG, CZI, ...); check that the "
+        "file is complete and that the reader plugin for its format is installed.")
 
 
 def _read_single_row_ome_tiff(path: Path) -> Image | None:

@@ -51,6 +51,19 @@ def test_a_file_that_is_not_an_image_names_the_file(tmp_path):
         io.read(bad)
 
 
+def test_metadata_is_read_without_the_pixels_and_a_bad_file_is_named(tmp_path):
+    data = np.arange(2 * 3 * 5 * 7, dtype=np.uint16).reshape(2, 3, 5, 7)
+    path = io.write_ome_tiff(tmp_path / "m.ome.tiff", data, "CZYX", pixel_sizes=(2.0, 0.5, 0.25))
+    meta = io.read_metadata(path)
+    assert meta.shape == (1, 2, 3, 5, 7) and meta.dtype == np.uint16
+    assert tuple(meta.pixel_sizes) == (2.0, 0.5, 0.25)
+    np.testing.assert_array_equal(np.asarray(meta.dask_data)[0], data)  # lazy until asked
+    bad = tmp_path / "notes_IM.tif"
+    bad.write_text("this is not a TIFF")
+    with pytest.raises(io.ImageReadError, match="notes_IM.tif: could not be read as an image"):
+        io.read_metadata(bad)
+
+
 def test_missing_file_names_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothere.tif"):
         io.read(tmp_path / "nothere.tif")

@@ -252,7 +252,10 @@ def build(cfg: RunConfig):
     d = cfg.data
     pairs = data.apply_transforms(data.load(d.source, d.load), d.transforms)
     first = pairs[0]
-    if first.dims != cfg.model["dims"] or first.input.shape[0] != cfg.model.get("in_channels", 1):
+    # a registration network takes two images (moving, fixed) of the pairs' channels
+    per_input = getattr(tasks.TASKS[cfg.task.kind], "IMAGES_PER_INPUT", 1)
+    if (first.dims != cfg.model["dims"]
+            or first.input.shape[0] * per_input != cfg.model.get("in_channels", 1)):
         raise ConfigError(
             f"model: dims={cfg.model['dims']}, in_channels={cfg.model.get('in_channels', 1)} but "
             f"{d.source} holds {first.dims}D images with {first.input.shape[0]} input "

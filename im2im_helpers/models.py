@@ -164,6 +164,31 @@ def _fnet(dims, in_channels, out_channels, depth=FNET_DEPTH, mult_chan=32):
     return FNet(dims, in_channels, out_channels, depth=depth, mult_chan=mult_chan)
 
 
+# Registration networks (moving and fixed in, a displacement field out; see
+# im2im_helpers.tasks.registration): MONAI's LocalNet, GlobalNet and VoxelMorphUNet.
+def _localnet(dims: int, in_channels: int, out_channels: int, num_channel_initial: int = 16,
+              depth: int = 3) -> nn.Module:
+    return nets.LocalNet(spatial_dims=dims, in_channels=in_channels, out_channels=out_channels,
+                         num_channel_initial=num_channel_initial,
+                         extract_levels=tuple(range(depth + 1)))
+
+
+def _globalnet(dims: int, in_channels: int, out_channels: int, image_size=(64, 64),
+               num_channel_initial: int = 16, depth: int = 3) -> nn.Module:
+    if len(image_size) != dims:
+        raise ValueError(f"image_size={tuple(image_size)}: give {dims} sizes for a {dims}D "
+                         "GlobalNet (the patch size it is trained on).")
+    return nets.GlobalNet(image_size=list(image_size), spatial_dims=dims, in_channels=in_channels,
+                          num_channel_initial=num_channel_initial, depth=depth)
+
+
+def _voxelmorph(dims: int, in_channels: int, out_channels: int,
+                channels=(16, 32, 32, 32, 32, 32), final_conv_channels=(16, 16)) -> nn.Module:
+    return nets.VoxelMorphUNet(spatial_dims=dims, in_channels=in_channels, unet_out_channels=32,
+                               channels=tuple(channels),
+                               final_conv_channels=tuple(final_conv_channels))
+
+
 #: Network names accepted by :func:`build`, each mapped to a function of
 #: ``(dims, in_channels, out_channels, **options)``.
 BUILDERS: dict[str, Callable[..., nn.Module]] = {
@@ -172,6 +197,9 @@ BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "attention_unet": _attention_unet,
     "dyn_unet": _dyn_unet,
     "fnet": _fnet,
+    "localnet": _localnet,
+    "globalnet": _globalnet,
+    "voxelmorph": _voxelmorph,
 }
 
 
@@ -181,8 +209,11 @@ def build(name: str, dims: int, in_channels: int = 1, out_channels: int = 1, see
 
     Parameters
     ----------
-    name : {"unet", "basic_unet", "attention_unet", "dyn_unet", "fnet"}
-        Which network (``"fnet"``: :class:`FNet`).
+    name : str
+        One of :data:`BUILDERS`: ``"unet"``, ``"basic_unet"``, ``"attention_unet"``,
+        ``"dyn_unet"``, ``"fnet"``, ``"localnet"``, ``"globalnet"``, ``"voxelmorph"``.
+        Which network (``"fnet"``: :class:`FNet`; the last three are registration networks,
+        used through :func:`im2im_helpers.tasks.registration.network`).
     dims : {2, 3}
         Spatial dimensions.
     in_channels, out_channels : int
@@ -260,6 +291,10 @@ def size_divisor(spec: dict | None) -> int:
         return 16
     if spec["name"] == "fnet":
         return 2 ** int(spec.get("depth", FNET_DEPTH))
+    if spec["name"] in ("localnet", "globalnet"):
+        return 2 ** int(spec.get("depth", 3))
+    if spec["name"] == "voxelmorph":
+        return 2 ** (len(spec.get("channels", (0,) * 6)) // 2)
     if spec.get("strides"):
         return int(np.prod([int(np.max(s)) for s in spec["strides"]]))
     levels = len(spec.get("channels", spec.get("filters", (0, 0, 0, 0)))) - 1

@@ -18,6 +18,7 @@ from im2im_helpers.baselines import (
     colour,
     deconvolution,
     filters,
+    registration,
     synthesis,
     threshold,
     watershed,
@@ -33,6 +34,7 @@ from im2im_helpers.baselines.filters import (
     nl_means_relative,
     noise_sigma,
 )
+from im2im_helpers.baselines.registration import phase_correlation, tvl1
 from im2im_helpers.baselines.synthesis import blurred_mask, fit_blurred_mask
 from im2im_helpers.baselines.threshold import fit_otsu, otsu_mask
 from im2im_helpers.baselines.watershed import (
@@ -47,7 +49,8 @@ __all__ = [
     "ColourRidge", "FilterRidge", "Tuned", "blurred_mask", "colour", "deconvolution",
     "filter_features", "filters", "fit_blurred_mask", "fit_deconvolution", "fit_denoisers",
     "fit_otsu", "gaussian_denoise", "gaussian_psf", "nl_means", "nl_means_relative",
-    "noise_sigma", "otsu_mask", "otsu_watershed", "richardson_lucy", "synthesis", "threshold",
+    "noise_sigma", "otsu_mask", "otsu_watershed", "phase_correlation", "registration",
+    "richardson_lucy", "synthesis", "threshold", "tvl1",
     "three_class_watershed", "tune", "tune_otsu_watershed", "tune_three_class_watershed",
     "watershed",
 ]

@@ -22,7 +22,7 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from im2im_helpers.data import registry, samples, simulate, transforms
+from im2im_helpers.data import deform, registry, samples, simulate, transforms
 from im2im_helpers.data.pairs import (
     Pair,
     PairError,
@@ -60,7 +60,7 @@ from im2im_helpers.schema import with_overrides
 __all__ = [
     "LoadConfig", "Pair", "PairError", "Pairs", "PatchConfig", "PatchDataModule", "Split",
     "SplitConfig", "SplitError", "apply_transforms", "cache_dir", "check_transform",
-    "foreground", "halves", "load", "masks_to_images", "patches",
+    "deform", "foreground", "halves", "load", "masks_to_images", "patches",
     "percentile_normalize", "registry", "samples", "simulate", "split", "synthetic_images",
     "three_class", "transforms", "write_folder",
 ]

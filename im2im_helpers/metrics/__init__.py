@@ -21,7 +21,7 @@ from skimage import metrics as skm
 
 from im2im_helpers import io
 from im2im_helpers.levels import check_level
-from im2im_helpers.metrics import headline, texture
+from im2im_helpers.metrics import headline, registration, texture
 from im2im_helpers.metrics.headline import Headline, compare
 from im2im_helpers.metrics.instances import (
     AP_THRESHOLDS,
@@ -41,7 +41,7 @@ __all__ = [
     "average_precision", "dice", "format_table", "grey", "headline", "high_frequency_ratio",
     "instance_table", "intensity_distance", "iou", "iou_matrix", "label_image",
     "match_instances", "merges_and_splits", "nrmse", "pearson", "psnr",
-    "radial_power_spectrum", "ssim", "table", "texture", "write_json",
+    "radial_power_spectrum", "registration", "ssim", "table", "texture", "write_json",
 ]
 
 

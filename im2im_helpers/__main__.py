@@ -1,7 +1,7 @@
 """Command line: ``python -m im2im_helpers train CONFIG.yaml``, ``predict RUN INPUT...`` (a run
 folder or a BioImage.IO package; streamed to OME-Zarr for large images; on Dask with
 ``--scheduler``/``--workers``), ``export RUN OUT.zip``, ``report RUN``,
-``data list|info|fetch|prepare [NAME]``."""
+``auto DATA --task T --budget-min N --out DIR``, ``data list|info|fetch|prepare [NAME]``."""
 
 from __future__ import annotations
 
@@ -151,6 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("report", help="the quality-control report of a run folder")
     _report_arguments(p, wanted=bool(argv) and argv[0] == "report")
     p.set_defaults(func=_report)
+
+    from im2im_helpers.auto import cli as auto_cli  # light: argparse only until it runs
+
+    auto_cli.add_parser(sub)
 
     p = sub.add_parser("data", help="the dataset registry: list, info, fetch, prepare")
     p.add_argument("action", choices=("list", "info", "fetch", "prepare"))

@@ -1,0 +1,112 @@
+"""The search: cross-validation picks the better candidate and prunes the hopeless one, the
+winner is retrained and tested once, the report and ``best.yaml`` are written; bad input is
+refused with clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from im2im_helpers import config, data
+from im2im_helpers.__main__ import main
+from im2im_helpers.auto import AutoError, open_study, run
+from im2im_helpers.auto.search import default_storage
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory, tiny_folder, good_and_bad):
+    """One whole search on the tiny folder: 3 folds, ``good`` first, then ``bad``."""
+    out = tmp_path_factory.mktemp("search") / "out"
+    return run(tiny_folder, "denoising", 1.0, out, folds=3, test=2, candidates=good_and_bad,
+               heartbeat_s=1, log=None)
+
+
+def test_cross_validation_picks_the_better_candidate_and_prunes_the_other(searched):
+    assert searched.best == "good"
+    good, bad = searched.cv["good"], searched.cv["bad"]
+    assert good["state"] == "complete" and len(good["fold_scores"]) == 3
+    assert bad["state"] == "pruned" and len(bad["fold_scores"]) == 2  # stopped after fold 2
+    assert max(bad["fold_scores"]) < min(good["fold_scores"])
+    assert searched.test_score == searched.test_scores["psnr"] > good["mean"] - 10
+
+
+def test_the_test_pairs_are_decided_up_front_and_never_in_a_fold(searched):
+    split = json.loads((searched.out / "split.json").read_text())["names"]
+    assert len(split["test"]) == 2 and not split["val"]
+    for i in range(3):
+        fold = json.loads((searched.out / "folds" / f"fold-{i}.json").read_text())["names"]
+        assert not set(fold["train"] + fold["test"]) & set(split["test"])
+        assert sorted(fold["train"] + fold["test"]) == sorted(split["train"])
+
+
+def test_report_and_best_yaml_are_written_and_best_yaml_runs(searched, tiny_folder):
+    text = searched.report.read_text()
+    for part in ("## Data and machine", "## Candidates", "learning rate 0.01", "good **(chosen)**",
+                 "pruned", "± ", "held-out pair(s): psnr", "Time used"):
+        assert part in text, part
+    record = json.loads((searched.out / "auto_report.json").read_text())
+    assert record["best"] == "good" and record["test"]["scores"]["psnr"] == searched.test_score
+    cfg = config.load(searched.out / "best.yaml")
+    assert cfg == searched.config and cfg.data.source == str(tiny_folder)
+    task, dm = config.build(cfg)  # what `python -m im2im_helpers train best.yaml` builds
+    assert sorted(dm.split.train.names) == sorted(record["setup"]["folds"][0]
+                                                   + record["setup"]["folds"][1]
+                                                   + record["setup"]["folds"][2])
+    assert dm.split.test.names == record["setup"]["test"] and not dm.split.val
+    assert (searched.run / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_running_again_in_the_same_folder_reruns_nothing(searched, tiny_folder, good_and_bad):
+    before = [(t.number, t.state, t.datetime_complete) for t in
+              open_study(default_storage(searched.out), heartbeat_s=1).get_trials()]
+    again = run(tiny_folder, "denoising", 1.0, searched.out, folds=3, test=2,
+                candidates=good_and_bad, heartbeat_s=1, log=None, retrain=False)
+    after = [(t.number, t.state, t.datetime_complete) for t in
+             open_study(default_storage(searched.out), heartbeat_s=1).get_trials()]
+    assert after == before and again.best == "good"
+    assert len(before) == 2  # one trial per candidate, none queued twice
+
+
+def test_bad_input_gets_errors_that_name_it(tmp_path, tiny_folder, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["auto", str(empty), "--task", "labelfree", "--budget-min", "1",
+                 "--out", str(tmp_path / "o1")]) == 2
+    assert f"{empty}: no training pairs found" in capsys.readouterr().err
+    pairs = data.load(tiny_folder)
+    mixed = data.write_folder(pairs.subset(pairs.names[:2]), tmp_path / "mixed")
+    (mixed / "notes.txt").write_text("not an image")
+    (mixed / "p0_GT.ome.tiff").unlink()
+    assert main(["auto", str(mixed), "--task", "labelfree", "--budget-min", "1",
+                 "--out", str(tmp_path / "o2")]) == 2
+    assert "p0_IM.ome.tiff: has no ground truth" in capsys.readouterr().err
+    assert main(["auto", str(tiny_folder), "--task", "instances", "--budget-min", "1",
+                 "--out", str(tmp_path / "o3")]) == 2
+    assert "task 'instances'" in capsys.readouterr().err
+    assert main(["auto", str(tiny_folder), "--task", "semantic", "--budget-min", "1",
+                 "--out", str(tmp_path / "o4")]) == 2
+    assert "continuous values, not masks" in capsys.readouterr().err
+    assert main(["auto", str(tiny_folder), "--task", "labelfree", "--budget-min", "0.05",
+                 "--out", str(tmp_path / "o5"), "--test", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "too small for one trial" in err and "--budget-min" in err
+    assert sorted(p.name for p in (tmp_path / "o5").iterdir()) == ["auto.json", "study.db"]
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "thesis.docx").write_text("keep me")
+    with pytest.raises(AutoError, match="holds other files"):
+        run(tiny_folder, "labelfree", 1, theirs, log=None)
+    assert [p.name for p in theirs.iterdir()] == ["thesis.docx"]
+
+
+def test_the_command_line_end_to_end(tmp_path, tiny_folder, good_and_bad, capsys):
+    files = [config.save(c.config, tmp_path / f"{c.name}.yaml") for c in good_and_bad]
+    out = tmp_path / "out"
+    assert main(["auto", str(tiny_folder), "--task", "denoising", "--budget-min", "1", "--out",
+                 str(out), "--folds", "2", "--test", "p0,p1", "--quiet",
+                 "--candidates", *map(str, files)]) == 0
+    printed = capsys.readouterr().out
+    assert f"report: {out / 'auto_report.md'}" in printed and "chosen: good" in printed
+    assert json.loads((out / "split.json").read_text())["names"]["test"] == ["p0", "p1"]
+    assert config.load(out / "best.yaml").task.hparams["lr"] == 1e-2

@@ -1,8 +1,9 @@
 """The study outlives its processes: a search killed midway resumes without rerunning finished
 trials, and a second process joins a search through the storage URL.
 
-The other process is a fork of the test's own (a real process with its own id, killed with
-SIGKILL), which saves the half a minute a fresh interpreter spends importing torch."""
+The other process is a fresh interpreter (multiprocessing's ``spawn``; a real process with its own
+id, killed with SIGKILL). Not a fork: a fork of a process whose torch/OpenMP threads have run
+deadlocks in the child, as it did in the full test suite."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from im2im_helpers.auto.search import default_storage
 from tests.auto.conftest import tiny_candidate
 
 STATES = optuna.trial.TrialState
-FORK = multiprocessing.get_context("fork")
+SPAWN = multiprocessing.get_context("spawn")
 
 
 def search_in_child(folder, out):
@@ -46,10 +47,10 @@ def trials(url: str) -> list[optuna.trial.FrozenTrial]:
 def test_a_killed_search_resumes_without_rerunning_finished_trials(tmp_path, tiny_folder):
     out = tmp_path / "out"
     url = default_storage(out)
-    victim = FORK.Process(target=search_in_child, args=(tiny_folder, out))
+    victim = SPAWN.Process(target=search_in_child, args=(tiny_folder, out))
     victim.start()
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # a fresh interpreter imports torch first
         while time.monotonic() < deadline:  # the first trial done, the second one training
             if (out / "study.db").is_file() and (out / "trials" / "trial-001").is_dir():
                 states = [t.state for t in trials(url)]
@@ -86,7 +87,7 @@ def test_a_second_process_joins_the_study_through_its_storage_url(tmp_path, tiny
     for name, lr in (("fast", 1e-2), ("slow", 1e-3)):
         files.append(config.save(tiny_candidate(tiny_folder, name, lr, 2).config,
                                  tmp_path / f"{name}.yaml"))
-    first = FORK.Process(target=command_in_child, args=([
+    first = SPAWN.Process(target=command_in_child, args=([
         "auto", str(tiny_folder), "--task", "denoising", "--budget-min", "1", "--out",
         str(tmp_path / "worker"), "--storage", url, "--folds", "2", "--test", "2",
         "--max-trials", "1", "--search-only", "--quiet", "--candidates", *map(str, files)],))

@@ -252,3 +252,15 @@ def tiny_regression_run(out: Path, pairs: int) -> Path:
     dm = data.patches(split, patch=(32, 32), batch_size=4, samples_per_image=2)
     net = models.build("unet", 2, channels=(4, 8), num_res_units=0)
     return train.fit(tasks.Supervised(net), dm, out / "run", max_epochs=1, progress=False).path
+
+
+def one_torch_thread():
+    """Torch on one thread while a test (or a session) runs, as a fixture body: the two cores
+    are shared with other jobs. Register it in a folder's conftest with
+    ``one_thread = pytest.fixture(autouse=True)(one_torch_thread)``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from im2im_helpers.active import LoopConfig
+from tests.helpers import one_torch_thread
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Torch on one thread (two cores are shared with other jobs)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+one_thread = pytest.fixture(autouse=True, name="one_thread")(one_torch_thread)
 
 
 def discs(seed: int, shape=(64, 64), n: int = 6, radius: float = 5.0):

@@ -7,19 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from im2im_helpers import io
-from tests.helpers import tiny_regression_run
+from tests.helpers import one_torch_thread, tiny_regression_run
 
-
-@pytest.fixture(autouse=True, scope="session")
-def one_thread():
-    """Torch on one thread in the test process (two cores shared with other jobs)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+one_thread = pytest.fixture(autouse=True, scope="session", name="one_thread")(one_torch_thread)
 
 
 @pytest.fixture(scope="session")

@@ -11,21 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from im2im_helpers import data, models, tasks, train
-from tests.helpers import labelled_blobs, smooth_pair, write
+from tests.helpers import labelled_blobs, one_torch_thread, smooth_pair, write
 
 TINY = {"channels": (4, 8), "num_res_units": 0}
 
 
-@pytest.fixture(autouse=True, scope="session")
-def one_thread():
-    """Torch on one thread (two cores shared with other jobs)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+one_thread = pytest.fixture(autouse=True, scope="session", name="one_thread")(one_torch_thread)
 
 
 def _pairs_2d(folder: Path, n: int = 5) -> Path:

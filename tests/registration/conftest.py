@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from im2im_helpers.data import samples
+from tests.helpers import one_torch_thread
 
 
 @pytest.fixture(scope="package")
@@ -24,10 +24,4 @@ def transmitted() -> list:
     return data.load("ndev-labelfree")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Torch on one thread (two cores shared with other jobs)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+one_thread = pytest.fixture(autouse=True, name="one_thread")(one_torch_thread)

@@ -1,18 +1,11 @@
 """Fixtures of the uncertainty tests: tiny networks on one thread."""
 
 import pytest
-import torch
 
 from im2im_helpers import models, tasks
+from tests.helpers import one_torch_thread
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Torch on one thread (two cores are shared with other jobs)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+one_thread = pytest.fixture(autouse=True, name="one_thread")(one_torch_thread)
 
 
 @pytest.fixture

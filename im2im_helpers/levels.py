@@ -23,6 +23,9 @@ from typing import Any
 
 #: The levels, in the order of the values in a ``BY_LEVEL`` table.
 LEVELS = ("smoke", "default", "full")
+#: Wall seconds a tutorial may take at the ``default`` level on 2 CPU cores (the runner names the
+#: tutorials that took longer; it does not fail on them: a slower machine takes longer).
+DEFAULT_LIMIT_S = 240.0
 
 
 class LevelError(ValueError):

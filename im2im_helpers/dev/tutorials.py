@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from im2im_helpers.levels import LEVELS, check_level
+from im2im_helpers.levels import DEFAULT_LIMIT_S, LEVELS, check_level
 from im2im_helpers.metrics import headline
 
 
@@ -111,7 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     parameters = {name: yaml.safe_load(value) for name, value in args.parameter}
     out = Path(args.out)
-    lost = []
+    lost: list[str] = []
+    times: dict[str, float] = {}
     for nb in args.notebooks:
         start, cpu_start = time.perf_counter(), children_cpu_seconds()
         print(f"running {nb} (level {args.level}) ...", flush=True)
@@ -120,6 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # on a shared machine the wall time says little; the kernel's CPU time says more
         print(f"done in {seconds:.0f} s (kernel CPU {cpu:.0f} s)\n{summary(executed.parent)}",
               flush=True)
+        times[Path(nb).stem] = seconds
+        if args.level == "default" and seconds > DEFAULT_LIMIT_S:
+            print(f"OVER TIME: {Path(nb).stem} took {seconds:.0f} s; the default level aims at "
+                  f"{DEFAULT_LIMIT_S:.0f} s on 2 CPU cores", file=sys.stderr, flush=True)
         if args.record and (executed.parent / "metrics.json").is_file():
             path = record(executed.parent, seconds, args.level, Path(args.record), cpu)
             print(f"  recorded : {path}")
@@ -130,6 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             except headline.HeadlineLost as err:
                 print(f"HEADLINE LOST: {err}", file=sys.stderr, flush=True)
                 lost.append(str(err))
+    print(f"\nwall seconds per tutorial (level {args.level}): "
+          + ", ".join(f"{name} {t:.0f}" for name, t in times.items())
+          + f"; {sum(times.values()) / 60:.1f} min in all")
     print(f"\nexecuted notebooks, figures and metrics are in {out.resolve()}")
     if not args.no_book:
         from im2im_helpers.dev import book

@@ -252,10 +252,14 @@ def build(cfg: RunConfig):
     d = cfg.data
     pairs = data.apply_transforms(data.load(d.source, d.load), d.transforms)
     first = pairs[0]
-    # a registration network takes two images (moving, fixed) of the pairs' channels
-    per_input = getattr(tasks.TASKS[cfg.task.kind], "IMAGES_PER_INPUT", 1)
+    # a registration network takes two images (moving, fixed) of the pairs' channels; a
+    # diffusion network the noisy target's channels too
+    task_class = tasks.TASKS[cfg.task.kind]
+    per_input = getattr(task_class, "IMAGES_PER_INPUT", 1)
+    extra = cfg.model.get("out_channels", 1) if getattr(task_class, "TARGET_IN_INPUT",
+                                                         False) else 0
     if (first.dims != cfg.model["dims"]
-            or first.input.shape[0] * per_input != cfg.model.get("in_channels", 1)):
+            or first.input.shape[0] * per_input + extra != cfg.model.get("in_channels", 1)):
         raise ConfigError(
             f"model: dims={cfg.model['dims']}, in_channels={cfg.model.get('in_channels', 1)} but "
             f"{d.source} holds {first.dims}D images with {first.input.shape[0]} input "

@@ -12,6 +12,9 @@ import torch
 from monai.networks import nets
 from torch import nn
 
+from im2im_helpers.nets.n2v2 import N2V2UNet
+from im2im_helpers.nets.recurrent import RecurrentUNet
+
 
 def _unet(dims, in_channels, out_channels, channels=(32, 64, 128, 256), strides=None,
           num_res_units=2, norm="INSTANCE", dropout=0.0):
@@ -189,6 +192,18 @@ def _voxelmorph(dims: int, in_channels: int, out_channels: int,
                                final_conv_channels=tuple(final_conv_channels))
 
 
+def _diffusion_unet(dims: int, in_channels: int, out_channels: int, channels=(32, 64, 64),
+                    num_res_blocks: int = 1, attention_levels=None, norm_num_groups: int = 8,
+                    num_head_channels: int = 8) -> nn.Module:
+    # no attention by default: on a CPU its cost grows with the square of the pixels per level
+    attention = tuple(attention_levels) if attention_levels else (False,) * len(channels)
+    return nets.DiffusionModelUNet(spatial_dims=dims, in_channels=in_channels,
+                                   out_channels=out_channels, channels=tuple(channels),
+                                   num_res_blocks=num_res_blocks, attention_levels=attention,
+                                   norm_num_groups=norm_num_groups,
+                                   num_head_channels=num_head_channels)
+
+
 #: Network names accepted by :func:`build`, each mapped to a function of
 #: ``(dims, in_channels, out_channels, **options)``.
 BUILDERS: dict[str, Callable[..., nn.Module]] = {
@@ -200,6 +215,9 @@ BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "localnet": _localnet,
     "globalnet": _globalnet,
     "voxelmorph": _voxelmorph,
+    "n2v2_unet": N2V2UNet,
+    "diffusion_unet": _diffusion_unet,
+    "recurrent_unet": RecurrentUNet,
 }
 
 
@@ -211,9 +229,14 @@ def build(name: str, dims: int, in_channels: int = 1, out_channels: int = 1, see
     ----------
     name : str
         One of :data:`BUILDERS`: ``"unet"``, ``"basic_unet"``, ``"attention_unet"``,
-        ``"dyn_unet"``, ``"fnet"``, ``"localnet"``, ``"globalnet"``, ``"voxelmorph"``.
-        Which network (``"fnet"``: :class:`FNet`; the last three are registration networks,
-        used through :func:`im2im_helpers.tasks.registration.network`).
+        ``"dyn_unet"``, ``"fnet"``, ``"localnet"``, ``"globalnet"``, ``"voxelmorph"``,
+        ``"n2v2_unet"``, ``"diffusion_unet"``, ``"recurrent_unet"``.
+        Which network (``"fnet"``: :class:`FNet`; ``"localnet"``, ``"globalnet"`` and
+        ``"voxelmorph"`` are registration networks, used through
+        :func:`im2im_helpers.tasks.registration.network`; ``"diffusion_unet"`` is MONAI's
+        ``DiffusionModelUNet``, used through :func:`im2im_helpers.tasks.diffusion.network`;
+        ``"recurrent_unet"`` reads a clip of frames: :class:`~im2im_helpers.nets.recurrent.
+        RecurrentUNet`, ``frames=...``).
     dims : {2, 3}
         Spatial dimensions.
     in_channels, out_channels : int

@@ -9,7 +9,9 @@ The modules of this package:
 - :mod:`~im2im_helpers.data.transforms` — recorded pair transforms (foreground, 3-class, ...);
 - :mod:`~im2im_helpers.data.samples` — real images that install offline;
 - :mod:`~im2im_helpers.data.simulate` — simulated pairs, marked as such;
-- :mod:`~im2im_helpers.data.registry` — the paper's datasets by name (download, organise).
+- :mod:`~im2im_helpers.data.registry` — the paper's datasets by name (download, organise);
+- :mod:`~im2im_helpers.data.deform` — known deformations and consecutive frames (registration);
+- :mod:`~im2im_helpers.data.timelapse` — clips of consecutive frames (time-lapse context).
 
 Each function here takes its settings as a configuration dataclass (the section of a run's
 ``config.yaml`` that holds them) or as keyword overrides of its defaults.
@@ -22,7 +24,7 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from im2im_helpers.data import deform, registry, samples, simulate, transforms
+from im2im_helpers.data import deform, registry, samples, simulate, timelapse, transforms
 from im2im_helpers.data.pairs import (
     Pair,
     PairError,
@@ -62,7 +64,7 @@ __all__ = [
     "SplitConfig", "SplitError", "apply_transforms", "cache_dir", "check_transform",
     "deform", "foreground", "halves", "load", "masks_to_images", "patches",
     "percentile_normalize", "registry", "samples", "simulate", "split", "synthetic_images",
-    "three_class", "transforms", "write_folder",
+    "three_class", "timelapse", "transforms", "write_folder",
 ]
 
 

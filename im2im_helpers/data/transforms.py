@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from im2im_helpers.data import deform
+from im2im_helpers.data import deform, timelapse
 from im2im_helpers.data.pairs import Pairs, halves, spatial_image, with_transform
 from im2im_helpers.metrics import label_image
 
@@ -89,7 +89,8 @@ def three_class(pairs: Pairs, boundary_width: int = 1) -> Pairs:
 
 #: Pair transforms that :func:`apply_transforms` can redo, by the ``kind`` they record.
 TRANSFORMS = {"halves": halves, "foreground": foreground, "three_class": three_class,
-              "masks_to_images": masks_to_images, "consecutive": deform.consecutive}
+              "masks_to_images": masks_to_images, "consecutive": deform.consecutive,
+              "clips": timelapse.clips}
 
 
 def three_class_targets(labels: np.ndarray, boundary_width: int = 1) -> np.ndarray:

@@ -34,13 +34,19 @@ from im2im_helpers.metrics.instances import (
     match_instances,
     merges_and_splits,
 )
-from im2im_helpers.metrics.texture import high_frequency_ratio, radial_power_spectrum
+from im2im_helpers.metrics.texture import (
+    checkerboard_ratio,
+    high_frequency_ratio,
+    nyquist_share,
+    radial_power_spectrum,
+)
 
 __all__ = [
     "AP_THRESHOLDS", "INSTANCE", "METRICS", "REGRESSION", "Headline", "ap50",
-    "average_precision", "dice", "format_table", "grey", "headline", "high_frequency_ratio",
+    "average_precision", "checkerboard_ratio", "dice", "format_table", "grey", "headline",
+    "high_frequency_ratio",
     "instance_table", "intensity_distance", "iou", "iou_matrix", "label_image",
-    "match_instances", "merges_and_splits", "nrmse", "pearson", "psnr",
+    "match_instances", "merges_and_splits", "nrmse", "nyquist_share", "pearson", "psnr",
     "radial_power_spectrum", "registration", "ssim", "table", "texture", "write_json",
 ]
 

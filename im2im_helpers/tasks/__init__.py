@@ -6,7 +6,9 @@ segmentation as spatial embeddings (EmbedSeg-style, 2D and 3D, any object shape)
 learns from pairs with a conditional GAN (L1 + PatchGAN) and ``CycleGAN`` from unpaired images
 of two domains (cycle consistency), both 2D and 3D, sharing :mod:`~im2im_helpers.tasks.gan`.
 ``Registration`` learns to align a moving image to a fixed one (a displacement field, MONAI's
-registration networks and losses).
+registration networks and losses). ``Diffusion`` learns input -> target as a conditional
+denoising diffusion model (MONAI's diffusion network, schedulers and inferer); each prediction is
+one sample.
 :mod:`~im2im_helpers.tasks.instances` clusters embeddings into objects.
 
 A task keeps its hyperparameters in Lightning's ``hparams`` only: a run's ``config.yaml``
@@ -22,6 +24,7 @@ import lightning as L
 
 from im2im_helpers.tasks import instances
 from im2im_helpers.tasks.cyclegan import CycleGAN
+from im2im_helpers.tasks.diffusion import Diffusion
 from im2im_helpers.tasks.embedding import InstanceEmbedding
 from im2im_helpers.tasks.gan import ReplayBuffer
 from im2im_helpers.tasks.noise2void import Noise2Void, blind_spot, masked_loss
@@ -29,14 +32,14 @@ from im2im_helpers.tasks.pix2pix import Pix2Pix
 from im2im_helpers.tasks.registration import Registration
 from im2im_helpers.tasks.supervised import Supervised
 
-__all__ = ["TASKS", "CycleGAN", "InstanceEmbedding", "Noise2Void", "Pix2Pix", "Registration",
-           "ReplayBuffer", "Supervised", "blind_spot", "hyperparameters", "instances",
-           "masked_loss"]
+__all__ = ["TASKS", "CycleGAN", "Diffusion", "InstanceEmbedding", "Noise2Void", "Pix2Pix",
+           "Registration", "ReplayBuffer", "Supervised", "blind_spot", "hyperparameters",
+           "instances", "masked_loss"]
 
 #: Task names used in YAML configs (``task.kind``), mapped to their classes.
 TASKS: dict[str, type[L.LightningModule]] = {
     cls.KIND: cls for cls in (Supervised, Noise2Void, InstanceEmbedding, Pix2Pix, CycleGAN,
-                                 Registration)}
+                                 Registration, Diffusion)}
 
 #: Hyperparameters that describe the network(s), kept in a config's ``model`` section (the
 #: generator) or inside ``task.hparams`` (the others).

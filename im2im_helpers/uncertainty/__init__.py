@@ -1,9 +1,10 @@
 """Uncertainty maps and whether they mean something.
 
 :mod:`~im2im_helpers.uncertainty.maps` makes per-pixel and per-image uncertainty from
-test-time augmentation (:func:`tta`), Monte-Carlo dropout (:func:`mc_dropout`) and deep
-ensembles (:func:`ensemble`); :mod:`~im2im_helpers.uncertainty.files` saves a map as OME-TIFF
-next to its prediction (:func:`save`, :func:`beside`);
+test-time augmentation (:func:`tta`), Monte-Carlo dropout (:func:`mc_dropout`), deep
+ensembles (:func:`ensemble`) and the samples of a diffusion model (:func:`diffusion`);
+:mod:`~im2im_helpers.uncertainty.files` saves a map as OME-TIFF next to its prediction
+(:func:`save`, :func:`beside`);
 :mod:`~im2im_helpers.uncertainty.evaluation` checks it on held-out data (Spearman correlation of
 patch uncertainty and patch error, sparsification curves and AUSE, per-object confidence of a
 segmentation); :mod:`~im2im_helpers.uncertainty.summary` writes ``uncertainty.json``.
@@ -35,6 +36,7 @@ from im2im_helpers.uncertainty.files import beside, save
 from im2im_helpers.uncertainty.maps import (
     METHODS,
     UncertaintyMap,
+    diffusion,
     dropout_active,
     dropout_layers,
     ensemble,
@@ -52,7 +54,8 @@ from im2im_helpers.uncertainty.summary import (
 
 __all__ = [
     "ERRORS", "FILENAME", "FRACTIONS", "METHODS", "ObjectConfidence", "PatchCorrelation",
-    "Sparsification", "UncertaintyMap", "auroc", "beside", "check_summary", "dropout_active",
+    "Sparsification", "UncertaintyMap", "auroc", "beside", "check_summary", "diffusion",
+    "dropout_active",
     "dropout_layers", "ensemble", "error_map", "mc_dropout", "object_confidence", "patch_means",
     "read_summary", "save", "spearman_patches", "sparsification", "summarize", "tta",
     "tta_members", "write_summary",

@@ -22,7 +22,7 @@ from torch import nn
 from im2im_helpers import predict
 
 #: The methods of this module, as named in :attr:`UncertaintyMap.method`.
-METHODS = ("tta", "mc_dropout", "ensemble")
+METHODS = ("tta", "mc_dropout", "ensemble", "diffusion")
 
 #: Layer types that MC dropout switches on at prediction time.
 DROPOUT_TYPES: tuple[type[nn.Module], ...] = (
@@ -285,6 +285,59 @@ def mc_dropout(model: nn.Module, x: np.ndarray, roi: Sequence[int] | None = None
         torch.manual_seed(seed)
         members = (predict.image(model, x, roi, **options) for _ in range(int(n)))
         return _summarise(members, "mc_dropout", keep_samples, seed)
+
+
+def diffusion(model: nn.Module, x: np.ndarray, roi: Sequence[int] | None = None, n: int = 8,
+              seed: int = 0, steps: int | None = None, keep_samples: bool = False,
+              **options) -> UncertaintyMap:
+    """Uncertainty from a diffusion model: ``n`` samples of the target, each from other noise.
+
+    Parameters
+    ----------
+    model : im2im_helpers.tasks.Diffusion
+        A trained diffusion task (one call of it draws one sample per window).
+    x : numpy.ndarray
+        ``(C, Y, X)`` or ``(C, Z, Y, X)``.
+    roi : sequence of int, optional
+        Window size, as for :func:`im2im_helpers.predict.image`.
+    n : int
+        Number of samples (at least 2); the mean is the prediction, their standard deviation
+        the uncertainty.
+    seed : int
+        Seed of the starting noise of the samples: the same seed, model, input and options
+        give the same result.
+    steps : int, optional
+        DDIM steps per sample (default: the task's ``sampling_steps``).
+    keep_samples : bool
+        Keep the ``n`` samples in :attr:`UncertaintyMap.samples`.
+    **options
+        Further options of :func:`~im2im_helpers.predict.image` (``tta=True`` makes every
+        member an average of 8 samples, flipped and turned); not ``time_axis``.
+
+    Returns
+    -------
+    UncertaintyMap
+
+    Raises
+    ------
+    ValueError
+        If ``model`` does not sample (no ``reseed``), or ``n < 2``.
+    """
+    if int(n) < 2:
+        raise ValueError(f"diffusion: n={n}; a standard deviation needs at least 2 samples.")
+    if not hasattr(model, "reseed"):
+        raise ValueError(f"diffusion: {type(model).__name__} is not a diffusion model; train "
+                         "tasks.Diffusion, or use tta/mc_dropout/ensemble for this network.")
+    _check_options(options, ("time_axis",), "diffusion")
+    model.reseed(seed)
+    saved = model.hparams.sampling_steps
+    if steps is not None:
+        model.hparams.sampling_steps = int(steps)
+    try:
+        members = (predict.image(model, x, roi, **options) for _ in range(int(n)))
+        return _summarise(members, "diffusion", keep_samples, seed)
+    finally:
+        model.hparams.sampling_steps = saved
 
 
 def ensemble(models: Sequence[nn.Module], x: np.ndarray, roi: Sequence[int] | None = None,

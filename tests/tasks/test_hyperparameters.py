@@ -16,7 +16,7 @@ UNET = {"name": "unet", "dims": 2, "channels": (4, 8), "num_res_units": 0}
 #: Each kind of task with settings that differ from its defaults.
 KINDS = {
     "supervised": dict(loss="l1", lr=5e-4, scheduler="cosine"),
-    "noise2void": dict(mask_fraction=0.03, radius=3, seed=7),
+    "noise2void": dict(mask_fraction=0.03, radius=3, seed=7, replacement="median"),
     "embedding": dict(sigma_init=6.0, min_size=5, seed_threshold=0.7),
     "pix2pix": dict(l1_weight=50.0, betas=(0.4, 0.99), samples=0),
     "cyclegan": dict(cycle_weight=5.0, pool_size=4, samples=0, seed=2),

@@ -10,5 +10,6 @@ skip connection and with max-blur pooling, 2D and 3D (``models.build("n2v2_unet"
 from __future__ import annotations
 
 from im2im_helpers.nets.n2v2 import MaxBlurPool, N2V2UNet, binomial_kernel
+from im2im_helpers.nets.recurrent import ConvGRUCell, RecurrentUNet
 
-__all__ = ["MaxBlurPool", "N2V2UNet", "binomial_kernel"]
+__all__ = ["ConvGRUCell", "MaxBlurPool", "N2V2UNet", "RecurrentUNet", "binomial_kernel"]

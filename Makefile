@@ -13,7 +13,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 # pip prints one warning per package for unreachable local index folders on some machines
 QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location" || true; }
 
-.PHONY: venv tutorials book book-smoke test test-fallback lint benchmark clean
+.PHONY: venv tutorials book book-smoke test test-fallback lint benchmark clean app
 
 venv: $(STAMP)
 
@@ -54,6 +54,10 @@ test-fallback:
 	cd tests && IM2IM_EXPECT_BACKEND=aicsimageio PYTHONPATH=.. \
 		../$(VENV)-aicsimageio/bin/python -m pytest -q -p no:cacheprovider --noconftest \
 		--rootdir=. test_io.py
+
+# The no-code app as a web page (Voila); in JupyterLab: `from im2im_helpers import app; app.app()`.
+app: $(STAMP)
+	$(VENV)/bin/voila $$($(PY) -c "import im2im_helpers.app as a; print(a.NOTEBOOK)")
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check im2im_helpers tests benchmarks

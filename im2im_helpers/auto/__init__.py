@@ -2,10 +2,13 @@
 
 ``run(data, task=..., budget_min=..., out=...)`` looks at the data and the machine
 (:mod:`~im2im_helpers.auto.profile`), proposes a few candidate run configurations with their
-reasons (:mod:`~im2im_helpers.auto.candidates`), fits them into the time budget
-(:mod:`~im2im_helpers.auto.budget`), cross-validates them on the training pairs in a resumable,
-shareable Optuna study (:mod:`~im2im_helpers.auto.search`), retrains the winner on all training
-pairs, tests it once on the held-out pairs and writes a report
+reasons (the first one the matching tutorial's hand recipe;
+:mod:`~im2im_helpers.auto.candidates`), fits them into the time budget
+(:mod:`~im2im_helpers.auto.budget`: a fixed share for the final model, fewer folds and
+candidates when the budget is small), cross-validates them on the training pairs in a
+resumable, shareable Optuna study (:mod:`~im2im_helpers.auto.search`), retrains the winner on
+all training pairs (from its best fold model, its schedule refitted to the time left), tests it
+once on the held-out pairs and writes a report
 (:mod:`~im2im_helpers.auto.report`). On the command line:
 ``python -m im2im_helpers auto DATA --task TASK --budget-min N --out DIR``
 (:mod:`~im2im_helpers.auto.cli`).

@@ -1,20 +1,35 @@
-"""The time budget: how long each cross-validation fold trains, how many candidates fit, and
-the smallest budget that allows one trial and the final run."""
+"""The time budget: how much of it the final model trains, how many folds and candidates the
+cross-validation affords in the rest, how long each fold trains, and the smallest budget that
+allows one trial and the final run.
+
+The final model is what the user keeps, so it gets a fixed share of the budget
+(:data:`FINAL_SHARE`) plus whatever the search leaves unused; the search fits into the rest:
+fewer folds (down to 2) and fewer candidates (the tutorials' recipes first) when the budget is
+small. Every schedule is fitted to its time in whole epochs (:func:`fit_schedule`), so a
+one-cycle or cosine schedule anneals to its end; the time limit given to Lightning is only a
+guard against a machine that slows down.
+"""
 
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
 from im2im_helpers.auto.candidates import Candidate
 from im2im_helpers.auto.kinds import AutoError
+from im2im_helpers.config import RunConfig
 
 #: Least training seconds per fold for a proposed candidate (below it nothing is learned).
 MIN_TRAIN_S = 10.0
 #: Training steps a fold should get at least: when the budget cannot give every candidate that
-#: many, fewer candidates are tried (the first ones, the tutorials' recipes first), each
-#: trained long enough to be judged.
+#: many, fewer folds (down to 2) and then fewer candidates are tried (the first ones, the
+#: tutorials' recipes first), each trained long enough to be judged.
 MIN_STEPS = 100
+#: Share of the time left after loading, measuring and the reserve that the final run on all
+#: training pairs trains for (it also gets what the search leaves unused).
+FINAL_SHARE = 0.6
 #: Most patches per pair and epoch the fitting proposes.
 LIMIT_SPI = 1024
 #: Seconds each training run costs besides its steps: Lightning's set-up, the run folder,
@@ -25,6 +40,26 @@ RESERVE_S = 10.0
 #: A training step inside Lightning (data loading, augmentation, logging) costs this many times
 #: the bare step :func:`~im2im_helpers.auto.candidates.measure_step` measures.
 LOADING_FACTOR = 1.75
+#: The time guard of a run is this many times its planned training seconds, plus
+#: :data:`GUARD_S`: it stops a run only when the machine has become much slower than measured.
+GUARD_FACTOR = 1.5
+GUARD_S = 10.0
+#: How the budget is counted: ``"wall"`` seconds, or ``"cpu"`` seconds of this process (all its
+#: threads; a fair budget on a machine shared with other work, where wall seconds buy less).
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.monotonic, "cpu": time.process_time}
+
+
+def clock(name: str) -> Callable[[], float]:
+    """The clock :data:`CLOCKS` calls ``name``.
+
+    Raises
+    ------
+    AutoError
+        For an unknown name, listing the known ones.
+    """
+    if name not in CLOCKS:
+        raise AutoError(f"clock {name!r}: choose one of {sorted(CLOCKS)}.")
+    return CLOCKS[name]
 
 
 @dataclass
@@ -36,17 +71,24 @@ class Plan:
     budget_s : float
         The whole budget in seconds.
     folds : int
-        Cross-validation folds.
+        Cross-validation folds (at most the number asked for; fewer when the budget is small).
     train_s : float
         Training seconds per fold (each candidate's epochs are fitted to it).
     final_s : float
-        Training seconds of the final run on all training pairs.
+        Planned training seconds of the final run on all training pairs (at least; it also
+        gets the time the search leaves unused).
     trials : int
         Candidates the budget allows (the first ones in order): as many as can each train
         :data:`MIN_STEPS` steps per fold (at least one).
     search_deadline_s : float
         Seconds after the start by which the last trial must end (the rest is kept for the
         final run and the report).
+    warm_start : bool
+        The final run starts from the weights of the winner's best fold model (fine-tuning on
+        all training pairs) instead of from random weights.
+    clock : str
+        How seconds are counted (a key of :data:`CLOCKS`): with ``"cpu"``, runs get no
+        wall-clock guard (their schedules bound them).
     """
 
     budget_s: float
@@ -55,6 +97,8 @@ class Plan:
     final_s: float
     trials: int
     search_deadline_s: float
+    warm_start: bool = True
+    clock: str = "wall"
 
     def to_dict(self) -> dict:
         """Plain values (for JSON)."""
@@ -62,9 +106,12 @@ class Plan:
 
     def lines(self) -> list[str]:
         """The plan as sentences for the report."""
+        start = ("from the weights of its best fold model" if self.warm_start
+                 else "from random weights")
         return [f"budget {self.budget_s / 60:.1f} min: {self.trials} candidate(s) x "
-                f"{self.folds} folds of about {self.train_s:.0f} s training each, then "
-                f"{self.final_s:.0f} s for the winner on all training pairs"]
+                f"{self.folds} folds of about {self.train_s:.0f} s training each, then at "
+                f"least {self.final_s:.0f} s for the winner on all training pairs ({start}; it "
+                "also gets the time the search leaves unused)"]
 
 
 def fold_sizes(n: int, folds: int) -> tuple[int, int]:
@@ -72,12 +119,16 @@ def fold_sizes(n: int, folds: int) -> tuple[int, int]:
     return n - math.ceil(n / folds), n
 
 
-def epoch_seconds(candidate: Candidate, n_train: int, samples_per_image: int | None = None
-                  ) -> float:
-    """Estimated seconds of one epoch of ``candidate`` on ``n_train`` pairs."""
+def epoch_seconds(candidate: Candidate, n_train: int, samples_per_image: int | None = None,
+                  step_s: float | None = None) -> float:
+    """Estimated seconds of one epoch of ``candidate`` on ``n_train`` pairs: its measured bare
+    step x :data:`LOADING_FACTOR`, or ``step_s`` (a step as observed inside Lightning) when
+    given."""
     p = candidate.config.data.patches
     spi = samples_per_image or p.samples_per_image
     steps = max(1, (n_train * spi) // p.batch_size)
+    if step_s:
+        return steps * step_s
     return steps * (candidate.step_seconds or 0.1) * LOADING_FACTOR
 
 
@@ -87,9 +138,20 @@ def least_training(candidate: Candidate, n_train: int) -> float:
     return min(MIN_TRAIN_S, candidate.config.train.max_epochs * epoch_seconds(candidate, n_train))
 
 
+def wanted_training(candidate: Candidate, n_train: int) -> float:
+    """Training seconds of a fold that judge ``candidate``: :data:`MIN_STEPS` steps, or its
+    whole schedule when that is shorter."""
+    return min(candidate.config.train.max_epochs * epoch_seconds(candidate, n_train),
+               MIN_STEPS * (candidate.step_seconds or 0.1) * LOADING_FACTOR)
+
+
 def make_plan(budget_s: float, elapsed_s: float, candidates: list[Candidate], n_cv: int,
-              folds: int) -> Plan:
-    """Fit the candidates' cross-validation and the final run into ``budget_s``.
+              folds: int, warm_start: bool = True, clock: str = "wall") -> Plan:
+    """Fit the final run and the candidates' cross-validation into ``budget_s``.
+
+    The final run gets :data:`FINAL_SHARE` of the time left; the search the rest, with as many
+    folds (at most ``folds``, at least 2) as let the first candidate train :data:`MIN_STEPS`
+    steps per fold, then as many candidates as can each train that long.
 
     Parameters
     ----------
@@ -102,68 +164,99 @@ def make_plan(budget_s: float, elapsed_s: float, candidates: list[Candidate], n_
     n_cv : int
         Training pairs cross-validation divides.
     folds : int
-        Number of folds.
+        Most folds (at least 2; fewer are used when the budget is small).
+    warm_start : bool
+        Record that the final run starts from the winner's best fold model.
+    clock : str
+        How the seconds are counted (:data:`CLOCKS`).
 
     Raises
     ------
     AutoError
-        When not even one candidate's folds and the final run fit, naming the least budget.
+        When not even one candidate's two folds and the final run fit, naming the least budget.
     """
-    n_fold, n_all = fold_sizes(n_cv, folds)
+    folds = max(2, min(int(folds), n_cv))
+    least_k = 2
+    n_fold, n_all = fold_sizes(n_cv, least_k)
     ratio = n_all / n_fold
-    least = [least_training(c, n_fold) for c in candidates]
-    one = min(least)
-    need = elapsed_s + folds * (one + OVERHEAD_S) + ratio * one + OVERHEAD_S + RESERVE_S
+    one = min(least_training(c, n_fold) for c in candidates)
+    need = elapsed_s + least_k * (one + OVERHEAD_S) + ratio * one + OVERHEAD_S + RESERVE_S
     if budget_s < need:
         minimum = math.ceil(need / 6) / 10
         raise AutoError(
-            f"budget of {budget_s / 60:.2f} min is too small for one trial: {folds} folds of at "
-            f"least {one:.0f} s training plus the final run need at least {minimum:.1f} min "
+            f"budget of {budget_s / 60:.2f} min is too small for one trial: {least_k} folds of "
+            f"at least {one:.0f} s training plus the final run need at least {minimum:.1f} min "
             f"here ({elapsed_s:.0f} s already went into loading and measuring). Give "
-            f"--budget-min {minimum:.1f} or more, or fewer folds (--folds 2).")
+            f"--budget-min {minimum:.1f} or more.")
     available = 0.95 * (budget_s - elapsed_s - RESERVE_S)  # 5 %: set-up after planning
+    final_s = FINAL_SHARE * available
+    search_s = available - final_s - OVERHEAD_S
 
-    def training(trials: int) -> float:  # seconds per fold when ``trials`` candidates share
-        return (available - (trials * folds + 1) * OVERHEAD_S) / (trials * folds + ratio)
+    def training(trials: int, k: int) -> float:  # seconds per fold of ``trials`` candidates
+        return (search_s - trials * k * OVERHEAD_S) / (trials * k)
 
-    wanted = [min(c.config.train.max_epochs * epoch_seconds(c, n_fold),
-                  MIN_STEPS * (c.step_seconds or 0.1) * LOADING_FACTOR) for c in candidates]
+    k = folds
+    while k > least_k and training(1, k) < wanted_training(candidates[0], fold_sizes(n_cv, k)[0]):
+        k -= 1
+    n_fold, _ = fold_sizes(n_cv, k)
+    least = [least_training(c, n_fold) for c in candidates]
+    wanted = [wanted_training(c, n_fold) for c in candidates]
     trials = 1
-    while trials < len(candidates) and training(trials + 1) >= max(
+    while trials < len(candidates) and training(trials + 1, k) >= max(
             least[trials], wanted[trials], *wanted[:trials]):
         trials += 1
-    train_s = max(training(trials), one)
-    final_s = ratio * train_s
+    train_s = training(trials, k)
+    if train_s < least[0]:  # the share left for the search is too small: take from the final
+        train_s = least[0]
+        final_s = available - k * (train_s + OVERHEAD_S) - OVERHEAD_S
     deadline = budget_s - RESERVE_S - final_s - OVERHEAD_S
-    return Plan(budget_s, folds, float(train_s), float(final_s), trials, float(deadline))
+    return Plan(budget_s, k, float(train_s), float(final_s), trials, float(deadline),
+                bool(warm_start), clock)
+
+
+def fit_schedule(config: RunConfig, candidate: Candidate, seconds: float, n_train: int,
+                 step_s: float | None = None, guard: bool = True) -> tuple[RunConfig, str]:
+    """``config`` with epochs and patches per image fitted to ``seconds`` of training on
+    ``n_train`` pairs (``step_s``: a step as observed, else the measured bare step x
+    :data:`LOADING_FACTOR`), and a time guard of :data:`GUARD_FACTOR` x ``seconds`` +
+    :data:`GUARD_S` (none unless ``guard``: seconds counted on another clock than the wall);
+    with why. Whole epochs (at most ``train.max_epochs``) fill the time, so
+    the schedule (one-cycle, cosine) runs to its end; fewer patches per epoch when one epoch
+    is too long, more when whole epochs would leave time over."""
+    timed = replace(candidate, config=config)
+    spi = config.data.patches.samples_per_image
+    epoch = epoch_seconds(timed, n_train, spi, step_s)
+    if epoch > seconds:
+        spi = max(1, int(spi * seconds / epoch))
+        epoch = epoch_seconds(timed, n_train, spi, step_s)
+    epochs = int(max(1, min(config.train.max_epochs, seconds // max(epoch, 1e-9))))
+    if epochs < config.train.max_epochs:  # whole epochs leave time over: more patches per epoch
+        spi = max(1, min(LIMIT_SPI, int(spi * seconds / (epochs * epoch))))
+        epoch = epoch_seconds(timed, n_train, spi, step_s)
+    patches = replace(config.data.patches, samples_per_image=spi)
+    train = replace(config.train, max_epochs=epochs,
+                    max_time_s=round(GUARD_FACTOR * seconds + GUARD_S, 1) if guard else None)
+    fitted = replace(config, data=replace(config.data, patches=patches), train=train)
+    step = step_s or (candidate.step_seconds or 0) * LOADING_FACTOR
+    why = (f"{epochs} epoch(s) of {spi} patches per pair on {n_train} pairs: about "
+           f"{epochs * epoch:.0f} s at {step:.3f} s per step "
+           f"({'as observed in its folds' if step_s else 'measured'})")
+    return fitted, why
 
 
 def fit_candidate(candidate: Candidate, plan: Plan, n_cv: int) -> Candidate:
-    """``candidate`` with epochs and patches per image (fewer when one epoch is too long, more
-    when whole epochs would leave time over) fitted to
-    ``plan.train_s``, and a time limit of 1.25 times that plus 5 s as a guard. Its
-    ``train.max_epochs`` is the upper bound."""
+    """``candidate`` with its schedule fitted to ``plan.train_s`` per fold
+    (:func:`fit_schedule`); its ``train.max_epochs`` is the upper bound."""
     n_fold, _ = fold_sizes(n_cv, plan.folds)
-    cfg = candidate.config
-    spi = cfg.data.patches.samples_per_image
-    epoch = epoch_seconds(candidate, n_fold)
-    if epoch > plan.train_s:
-        spi = max(1, int(spi * plan.train_s / epoch))
-        epoch = epoch_seconds(candidate, n_fold, spi)
-    epochs = int(max(1, min(cfg.train.max_epochs, plan.train_s // max(epoch, 1e-9))))
-    if epochs < cfg.train.max_epochs:  # whole epochs leave time over: more patches per epoch
-        spi = max(1, min(LIMIT_SPI, int(spi * plan.train_s / (epochs * epoch))))
-        epoch = epoch_seconds(candidate, n_fold, spi)
-    patches = replace(cfg.data.patches, samples_per_image=spi)
-    train = replace(cfg.train, max_epochs=epochs, max_time_s=round(1.25 * plan.train_s + 5, 1))
-    fitted = replace(cfg, data=replace(cfg.data, patches=patches), train=train)
-    reason = (f"{epochs} epoch(s) of {spi} patches per pair: about {epochs * epoch:.0f} s per "
-              f"fold at the measured {candidate.step_seconds or 0:.3f} s per step")
-    return replace(candidate, config=fitted, reasons=[*candidate.reasons, reason])
+    fitted, why = fit_schedule(candidate.config, candidate, plan.train_s, n_fold,
+                               guard=plan.clock == "wall")
+    return replace(candidate, config=fitted, reasons=[*candidate.reasons, f"per fold: {why}"])
 
 
-def final_config(candidate: Candidate, plan: Plan):
-    """The winner's configuration for the final run: the same epochs on all training pairs,
-    with the time guard scaled to :attr:`Plan.final_s`."""
-    cfg = candidate.config
-    return replace(cfg, train=replace(cfg.train, max_time_s=round(1.25 * plan.final_s + 5, 1)))
+def final_config(candidate: Candidate, original: RunConfig, seconds: float, n_train: int,
+                 step_s: float | None = None, guard: bool = True) -> tuple[RunConfig, str]:
+    """The winner's configuration for the final run: ``original`` (the candidate as proposed,
+    before it was fitted to a fold) with its schedule refitted to ``seconds`` of training on
+    all ``n_train`` training pairs at ``step_s`` (observed in its folds) — more epochs, not a
+    schedule cut short; with why."""
+    return fit_schedule(original, candidate, seconds, n_train, step_s, guard)

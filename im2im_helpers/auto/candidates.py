@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -72,7 +73,11 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Recipe:
-    """The part of a candidate chosen by kind, before sizes are fitted to the data."""
+    """The part of a candidate chosen by kind, before sizes are fitted to the data.
+
+    ``patch`` (the side of a 2D patch), ``batch`` and ``samples_per_image``, when given, are a
+    tutorial's hand-written values, used as they are instead of the ones derived from the data
+    and the memory (the patch is still cut to the smallest image)."""
 
     name: str
     channels: tuple[int, ...]
@@ -82,19 +87,25 @@ class Recipe:
     scheduler: str
     augment: str
     why: str
+    patch: int | None = None
+    batch: int | None = None
+    samples_per_image: int | None = None
 
 
 def recipes(task: AutoTask, profile: DataProfile) -> list[Recipe]:
     """The kinds of network and training tried for ``task`` (the first is the hand recipe of
-    the matching tutorial; the others vary capacity, depth, loss and schedule)."""
+    the matching tutorial at its ``default`` level, with the tutorial's patch, batch and
+    patches per image; the others vary capacity, depth, loss and schedule)."""
     wide = (16, 32, 64) if profile.dims == 3 else (32, 64, 128)
     small = (8, 16, 32) if profile.dims == 3 else (16, 32, 64)
     deep = (16, 32, 64, 128) if profile.dims == 3 else (32, 64, 128, 256)
     if task.segmentation:
         return [
             Recipe("unet4-batchnorm", (16, 32, 64, 128), "BATCH", "dice_ce", 2e-3, "cosine",
-                   "flips", "tutorial 04's recipe: a 4-level U-Net with batch normalisation, "
-                   "Dice + cross-entropy (robust to a small foreground fraction), cosine decay"),
+                   "flips", "tutorial 04's default recipe: a 4-level U-Net with batch "
+                   "normalisation, Dice + cross-entropy (robust to a small foreground "
+                   "fraction), cosine decay, 128 px patches, batch 8, 16 patches per image",
+                   patch=128, batch=8, samples_per_image=16),
             Recipe("unet3-small", small, "INSTANCE", "dice_ce", 5e-3, "onecycle",
                    "flips+intensity", "fewer parameters and a one-cycle schedule: more epochs "
                    "in the same time; intensity augmentation for contrast that varies between "
@@ -106,7 +117,8 @@ def recipes(task: AutoTask, profile: DataProfile) -> list[Recipe]:
     return [
         Recipe(f"unet3-wide-{first}", wide, "INSTANCE", first, 5e-3, "onecycle", "flips",
                "tutorial 01's default recipe: a 3-level U-Net, instance normalisation, a "
-               "one-cycle schedule for short runs"),
+               "one-cycle schedule for short runs, 128 px patches, batch 8, 64 patches per "
+               "image", patch=128, batch=8, samples_per_image=64),
         Recipe(f"unet3-small-{first}", small, "INSTANCE", first, 5e-3, "onecycle", "flips",
                "half the width: cheaper steps (more epochs in the budget) and less "
                "over-fitting when pairs are few"),
@@ -154,6 +166,18 @@ def patch_size(profile: DataProfile, divisor: int,
             side = fits
         patch.append(int(side))
     reasons.append(f"a multiple of {divisor}, the network's size divisor")
+    return patch, reasons
+
+
+def hand_patch(profile: DataProfile, divisor: int, side: int) -> tuple[list[int], list[str]]:
+    """A tutorial's square 2D patch of ``side`` px, cut to the smallest image (a multiple of
+    ``divisor``), and why."""
+    patch, reasons = [], [f"the tutorial's {side} px"]
+    for axis, smallest in zip("YX", profile.shape_min[-2:]):
+        fits = max(divisor, smallest // divisor * divisor)
+        if side > fits:
+            reasons.append(f"axis {axis} cut to {fits} px: the smallest image is {smallest} px")
+        patch.append(int(min(round_up(side, divisor), fits)))
     return patch, reasons
 
 
@@ -223,12 +247,20 @@ def propose(profile: DataProfile, device: DeviceProfile, task: AutoTask, source:
                  "channels": list(recipe.channels), "norm": recipe.norm,
                  "seed": seed}
         divisor = models.size_divisor(model)
-        patch, patch_why = patch_size(profile, divisor, receptive_field(model, divisor))
-        batch, batch_why = batch_size(model, patch, device, recipe.norm)
+        if recipe.patch and profile.dims == 2:
+            patch, patch_why = hand_patch(profile, divisor, recipe.patch)
+        else:
+            patch, patch_why = patch_size(profile, divisor, receptive_field(model, divisor))
+        if recipe.batch:
+            batch, batch_why = recipe.batch, f"batch {recipe.batch}: the tutorial's"
+        else:
+            batch, batch_why = batch_size(model, patch, device, recipe.norm)
+        per_image = recipe.samples_per_image or spi
         cfg = RunConfig(
             DataConfig(source=source, load=replace(load, dims=profile.dims),
                        transforms=list(transforms),
-                       patches=PatchConfig(patch=patch, batch_size=batch, samples_per_image=spi,
+                       patches=PatchConfig(patch=patch, batch_size=batch,
+                                           samples_per_image=per_image,
                                            augment=recipe.augment, seed=seed)),
             model,
             TaskConfig("supervised", {"loss": recipe.loss, "lr": recipe.lr,
@@ -243,17 +275,21 @@ def propose(profile: DataProfile, device: DeviceProfile, task: AutoTask, source:
             batch_why,
             f"loss {recipe.loss}, Adam at {recipe.lr:g} with the {recipe.scheduler} schedule, "
             f"augmentation {recipe.augment}",
-            f"{spi} patches per training pair per epoch (about {PATCHES_PER_EPOCH} per epoch); "
-            "epochs are set by the time budget",
+            f"{per_image} patches per training pair per epoch"
+            + (" (the tutorial's)" if recipe.samples_per_image else
+               f" (about {PATCHES_PER_EPOCH} per epoch)")
+            + "; epochs are set by the time budget",
         ]
         out.append(Candidate(recipe.name, cfg, reasons))
     return out
 
 
-def measure_step(candidate: Candidate, repeats: int = 3) -> float:
+def measure_step(candidate: Candidate, repeats: int = 3,
+                 clock: Callable[[], float] = time.perf_counter) -> float:
     """Seconds of one training step of ``candidate`` (forward, loss, backward, Adam update) on
     random data of its patch and batch size, on this machine's CPU or GPU (median of
-    ``repeats`` after one warm-up step)."""
+    ``repeats`` after one warm-up step), on ``clock`` (e.g. ``time.process_time``: CPU
+    seconds)."""
     import torch
 
     cfg = candidate.config
@@ -268,12 +304,12 @@ def measure_step(candidate: Candidate, repeats: int = 3) -> float:
     y = (torch.rand((shape[0], 1, *shape[2:]), generator=generator) > 0.5).float().to(device)
     times = []
     for _ in range(repeats + 1):
-        start = time.perf_counter()
+        start = clock()
         optimizer.zero_grad()
         loss = task.compute_loss(task(x), y)
         loss.backward()
         optimizer.step()
         if device.type == "cuda":
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return float(np.median(times[1:]))

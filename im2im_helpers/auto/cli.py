@@ -31,7 +31,17 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--storage", help="Optuna storage URL of the study (default "
                                      "sqlite:///OUT/study.db); other processes join with it")
     p.add_argument("--study-name", default="auto", help="study name in the storage")
-    p.add_argument("--folds", type=int, default=3, help="cross-validation folds (default 3)")
+    p.add_argument("--folds", type=int, default=3,
+                   help="most cross-validation folds (default 3; fewer, down to 2, when the "
+                        "budget is small)")
+    p.add_argument("--no-warm-start", action="store_true",
+                   help="train the final model from random weights, not from the winner's best "
+                        "fold model")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="count the budget in wall-clock seconds (default) or in CPU seconds of "
+                        "this process (fair on a machine shared with other work)")
+    p.add_argument("--no-tta", action="store_true",
+                   help="test without test-time augmentation (flips)")
     p.add_argument("--test", type=test_value,
                    help="held-out test pairs: a fraction, a count or names separated by commas "
                         "(default: the dataset's policy, else 0.2)")
@@ -74,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
                       shuffle=not args.no_shuffle, seed=args.seed, candidates=candidates,
                       max_trials=args.max_trials,
                       retrain=not args.search_only, overwrite=args.overwrite,
-                      heartbeat_s=args.heartbeat_s, log=None if args.quiet else print)
+                      heartbeat_s=args.heartbeat_s, warm_start=not args.no_warm_start,
+                      tta=not args.no_tta, clock=args.clock, log=None if args.quiet else print)
     print(f"report: {result.report}")
     if result.best is not None and result.test_score is not None:
         print(f"chosen: {result.best}; test {result.metric} {result.test_score:.4f}; "

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import optuna
+import torch
 
 from im2im_helpers import config, data, io, train
 from im2im_helpers.auto import budget, report
@@ -25,6 +25,7 @@ from im2im_helpers.auto.search import (
     best_candidate,
     candidate_results,
     default_storage,
+    fold_weights,
     make_folds,
     open_study,
     quiet,
@@ -40,7 +41,7 @@ MARKER = "auto.json"
 ENTRIES = frozenset({MARKER, "study.db", "split.json", "folds", "trials", "final", "best.yaml",
                      "auto_report.md", "auto_report.json"})
 #: Version of the setup record kept in the study.
-SETUP_VERSION = 1
+SETUP_VERSION = 2
 
 
 @dataclass
@@ -69,7 +70,7 @@ class AutoResult:
     report : pathlib.Path
         ``out/auto_report.md`` (``auto_report.json`` beside it).
     seconds : float
-        Wall time of this call.
+        Seconds of this call on the budget's clock (wall or CPU: ``clock`` of :func:`run`).
     """
 
     out: Path
@@ -171,15 +172,16 @@ def check_folds(n: int, folds: int, source: str) -> int:
 def new_setup(source: str, task: AutoTask, pairs: Pairs, load: LoadConfig, transforms: list,
               out: Path, *, test, shuffle: bool, seed: int, folds: int,
               candidates: Sequence[Candidate] | None, budget_s: float, start: float,
-              log: Callable[[str], None]) -> dict:
-    """Split, profile, propose, measure and plan: the record every process of the study uses."""
+              log: Callable[[str], None], warm_start: bool = True, clock: str = "wall"
+              ) -> dict:
+    """Split, profile, propose, measure and plan: the record every process of the study uses
+    (the candidates as proposed and as fitted to a fold, the folds the plan affords)."""
     split = data.split(pairs, test=test, val=0, seed=seed, shuffle=shuffle,
                        path=out / "split.json")
     if not len(split.test):
         raise AutoError(f"{source}: no pair is held out for testing (test={test!r}); hold out "
                         "at least one (--test 1, or a fraction such as 0.2).")
     k = check_folds(len(split.train), folds, source)
-    held_out = make_folds(split.train.names, k, seed)
     profile, device = profile_data(split.train), profile_device()
     for line in [*profile.lines(), f"device: {device.line()}"]:
         log(line)
@@ -189,15 +191,19 @@ def new_setup(source: str, task: AutoTask, pairs: Pairs, load: LoadConfig, trans
     names = [c.name for c in proposed]
     if len(set(names)) != len(names):
         raise AutoError(f"candidates {names}: each needs its own name.")
-    measured = [c if c.step_seconds else replace(c, step_seconds=measure_step(c))
+    now = budget.clock(clock)
+    measured = [c if c.step_seconds else replace(c, step_seconds=measure_step(c, clock=now))
                 for c in proposed]
-    plan = budget.make_plan(budget_s, time.monotonic() - start, measured, len(split.train), k)
+    plan = budget.make_plan(budget_s, now() - start, measured, len(split.train), k,
+                            warm_start=warm_start, clock=clock)
+    held_out = make_folds(split.train.names, plan.folds, seed)
     fitted = [budget.fit_candidate(c, plan, len(split.train)) for c in measured]
     for line in plan.lines():
         log(line)
     return {"version": SETUP_VERSION, "source": source, "task": task.name, "seed": seed,
             "test": split.test.names, "folds": held_out,
-            "candidates": [c.to_dict() for c in fitted], "plan": plan.to_dict(),
+            "candidates": [c.to_dict() for c in fitted],
+            "proposed": [c.to_dict() for c in measured], "plan": plan.to_dict(),
             "profile": profile.to_dict(), "device": device.to_dict()}
 
 
@@ -205,7 +211,8 @@ def run(data_source: str | os.PathLike, task: str, budget_min: float, out: str |
         storage: str | None = None, study_name: str = "auto", folds: int = 3, test=None,
         shuffle: bool = True, seed: int = 0, candidates: Sequence[Candidate] | None = None,
         max_trials: int | None = None, retrain: bool = True, overwrite: bool = False,
-        heartbeat_s: int = HEARTBEAT_S, log: Callable[[str], None] | None = print,
+        heartbeat_s: int = HEARTBEAT_S, warm_start: bool = True, tta: bool = True,
+        clock: str = "wall", log: Callable[[str], None] | None = print,
         progress: bool = False) -> AutoResult:
     """Configure a supervised network automatically by cross-validation within a time budget.
 
@@ -229,7 +236,8 @@ def run(data_source: str | os.PathLike, task: str, budget_min: float, out: str |
     study_name : str
         Name of the study in the storage.
     folds : int
-        Cross-validation folds (at most the number of training pairs).
+        Most cross-validation folds (at most the number of training pairs; fewer, down to 2,
+        when the budget is small: see :func:`~im2im_helpers.auto.budget.make_plan`).
     test : float, int, list of str or None
         Pairs held out for the final test (as :func:`im2im_helpers.data.split` takes it; by
         default the dataset's policy or 20 %). Cross-validation never sees them.
@@ -251,6 +259,16 @@ def run(data_source: str | os.PathLike, task: str, budget_min: float, out: str |
     heartbeat_s : int
         Seconds between a running trial's heartbeats; a trial silent for three beats is taken
         as killed and its candidate tried again.
+    warm_start : bool
+        Start the final run from the weights of the winner's best fold model (fine-tuned on
+        all training pairs with a fresh schedule) instead of from random weights.
+    tta : bool
+        Score the test pairs with test-time augmentation (predictions averaged over flips, as
+        the tutorials' test predictions of a segmentation); cross-validation scores without.
+    clock : str
+        How the budget is counted: ``"wall"`` seconds, or ``"cpu"`` seconds of this process
+        (:data:`~im2im_helpers.auto.budget.CLOCKS`; on a machine shared with other work the
+        same CPU budget takes longer on the wall). A joining process uses the study's clock.
     log : callable or None
         Called with each line of progress (``None``: silent).
     progress : bool
@@ -266,7 +284,8 @@ def run(data_source: str | os.PathLike, task: str, budget_min: float, out: str |
         Unknown task, a budget too small for one trial (naming the least one), an output
         folder that is not ours, a study made for other data.
     """
-    start = time.monotonic()
+    now = budget.clock(clock)
+    start = now()
     say = log or (lambda line: None)
     auto_task = get_task(task)
     if not budget_min or budget_min <= 0:
@@ -289,7 +308,8 @@ def run(data_source: str | os.PathLike, task: str, budget_min: float, out: str |
         try:
             setup = new_setup(source, auto_task, pairs, load, transforms, out, test=test,
                               shuffle=shuffle, seed=seed, folds=folds, candidates=candidates,
-                              budget_s=budget_s, start=start, log=say)
+                              budget_s=budget_s, start=start, log=say, warm_start=warm_start,
+                              clock=clock)
         except AutoError:
             if fresh:  # a later call with other settings splits again
                 (out / "split.json").unlink(missing_ok=True)
@@ -308,10 +328,13 @@ def run(data_source: str | os.PathLike, task: str, budget_min: float, out: str |
                                            indent=1, default=str) + "\n")
     split = test_split(pairs, out / "split.json", setup)
     plan = budget.Plan(**setup["plan"])
+    if plan.clock != clock:  # a process joining the study counts as the study does
+        now = budget.clock(plan.clock)
+        start = now()
     chosen = [Candidate.from_dict(c) for c in setup["candidates"]]
     search = Search(study, {c.name: c for c in chosen}, split.train,
                     Folds(setup["folds"], out / "folds", int(setup["seed"])), auto_task,
-                    out / "trials", say)
+                    out / "trials", say, clock=now)
     if own:
         deadline = start + plan.search_deadline_s
     else:
@@ -327,24 +350,37 @@ def run(data_source: str | os.PathLike, task: str, budget_min: float, out: str |
     final_cfg, run_path, test_scores = None, None, {}
     pending = any(r["state"] in ("running",) for r in results.values())
     if winner is not None and retrain and not pending:
+        proposed = {c["name"]: c for c in setup.get("proposed", setup["candidates"])}
         best = next(c for c in chosen if c.name == winner)
-        final_cfg = budget.final_config(best, plan)
+        seconds = final_seconds(plan, budget_s - (now() - start))
+        final_cfg, why = budget.final_config(
+            best, Candidate.from_dict(proposed[winner]).config, seconds, len(split.train),
+            results[winner].get("step_s"), guard=plan.clock == "wall")
         final_cfg = replace(final_cfg, data=replace(final_cfg.data,
                                                     split=SplitConfig(**split.config)))
-        say(f"retraining {winner} on all {len(split.train)} training pairs")
+        task = config.build_task(final_cfg)
+        weights = fold_weights(out / "trials", results[winner]) if plan.warm_start else None
+        if weights is not None:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            task.load_state_dict(state)
+        start_from = f"from {weights.relative_to(out)}" if weights else "from random weights"
+        say(f"retraining {winner} on all {len(split.train)} training pairs {start_from}: {why}")
         dm = data.patches(split, final_cfg.data.patches)
         with quiet():
-            fitted = train.fit(config.build_task(final_cfg), dm, out / "final",
-                               final_cfg.train, overwrite=True, progress=progress)
+            fitted = train.fit(task, dm, out / "final", final_cfg.train, overwrite=True,
+                               progress=progress)
         run_path = fitted.path
         per_pair = scores(fitted.model, split.test, auto_task, final_cfg.data.patches.patch,
-                          auto_task.metrics)
+                          auto_task.metrics, tta=tta)
         test_scores = {m: float(sum(v) / len(v)) for m, v in per_pair.items()}
         config.save(final_cfg, out / "best.yaml", overwrite=True)
+        content["final"] = {"schedule": why, "start": start_from, "seconds": seconds,
+                            "steps": int(fitted.trainer.global_step)}
         content["test"] = {"pairs": split.test.names, "scores": test_scores,
-                           "per_pair": per_pair}
+                           "per_pair": per_pair, "tta": tta}
         say(f"test {auto_task.metric} of {winner}: {test_scores[auto_task.metric]:.4f}")
-    content["seconds"] = time.monotonic() - start
+    content["seconds"] = now() - start
+    content["clock"] = plan.clock
     path = report.write(out, content)
     if winner is None and retrain and not pending:
         raise AutoError(f"no candidate finished its cross-validation (see {path}); give a larger "
@@ -353,6 +389,14 @@ def run(data_source: str | os.PathLike, task: str, budget_min: float, out: str |
                       test_scores.get(auto_task.metric), test_scores, run_path, path,
                       content["seconds"])
 
+
+
+def final_seconds(plan: budget.Plan, left_s: float) -> float:
+    """Training seconds of the final run when ``left_s`` seconds of the budget are left: all of
+    them but the reserve and one run's overhead (the plan's share plus what the search left
+    unused), at least the planned :attr:`~im2im_helpers.auto.budget.Plan.final_s` x 0.5 (a
+    search that overran its deadline does not starve the final model)."""
+    return max(0.5 * plan.final_s, left_s - budget.RESERVE_S - budget.OVERHEAD_S)
 
 
 def test_split(pairs: Pairs, path: Path, setup: dict):

@@ -59,8 +59,10 @@ def markdown(content: dict) -> str:
     plan = setup["plan"]
     lines += ["## Plan", "", f"- budget {plan['budget_s'] / 60:.1f} min: {plan['trials']} of "
               f"{len(setup['candidates'])} candidate(s) fit, {plan['folds']} folds of about "
-              f"{plan['train_s']:.0f} s training each; the winner trains about "
-              f"{plan['final_s']:.0f} s on all training pairs", "", "## Candidates", ""]
+              f"{plan['train_s']:.0f} s training each; the winner trains at least "
+              f"{plan['final_s']:.0f} s on all training pairs (and the time the search leaves "
+              "unused)" + (", starting from its best fold model" if plan.get("warm_start")
+                           else ""), "", "## Candidates", ""]
     for c in setup["candidates"]:
         lines += [f"### {c['name']}", ""] + [f"- {reason}" for reason in c["reasons"]] + [""]
     lines += ["## Cross-validation", "", *cv_table(content), ""]
@@ -73,15 +75,20 @@ def markdown(content: dict) -> str:
         if test:
             scores = ", ".join(f"{k} {number(v)}" for k, v in test["scores"].items())
             cv = content["cv"][content["best"]]
+            final = content.get("final") or {}
+            how = (f" {final['start']}, {final['steps']} steps: {final['schedule']}"
+                   if final else "")
+            tta = " with test-time augmentation (flips)" if test.get("tta") else ""
             lines += ["", f"Retrained on all training pairs (`final/`, configuration "
-                      f"`best.yaml`) and tested once on {len(test['pairs'])} held-out pair(s): "
-                      f"{scores}. Cross-validation estimate of {content['metric']}: "
+                      f"`best.yaml`){how}. Tested once{tta} on {len(test['pairs'])} held-out "
+                      f"pair(s): {scores}. Cross-validation estimate of {content['metric']}: "
                       f"{number(cv['mean'])} ± {number(cv['std'])}.", "",
                       "Train it again with `python -m im2im_helpers train best.yaml --out RUN`."]
         else:
             lines += ["", "Not retrained by this process (search only, or trials still "
                       "running elsewhere)."]
-    lines += ["", f"Time used by this process: {content['seconds']:.0f} s.", ""]
+    kind = "CPU" if content.get("clock") == "cpu" else "wall-clock"
+    lines += ["", f"Time used by this process: {content['seconds']:.0f} s ({kind}).", ""]
     return "\n".join(lines)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 
-from im2im_helpers import config, data, metrics, predict, train
+from im2im_helpers import config, data, io, metrics, predict, train
 from im2im_helpers.auto.candidates import Candidate
 from im2im_helpers.auto.kinds import AutoTask
 from im2im_helpers.data import Pairs, SplitConfig
@@ -142,33 +142,68 @@ def score(model, pairs: Pairs, task: AutoTask, patch: Sequence[int]) -> float:
 
 
 def scores(model, pairs: Pairs, task: AutoTask, patch: Sequence[int],
-           names: Sequence[str]) -> dict[str, list[float]]:
+           names: Sequence[str], tta: bool = False) -> dict[str, list[float]]:
     """Each metric of ``names`` per pair of ``pairs`` (probabilities thresholded at 0.5 for
-    segmentation)."""
+    segmentation); ``tta``: predictions averaged over flips
+    (:func:`im2im_helpers.predict.image`)."""
     out: dict[str, list[float]] = {n: [] for n in names}
     for pair in pairs:
-        prediction = predict.image(model, pair.input, roi=tuple(patch))
+        prediction = predict.image(model, pair.input, roi=tuple(patch), tta=tta)
         target = pair.target > 0 if task.segmentation else pair.target
         for name in names:
             out[name].append(float(metrics.METRICS[name](prediction, target)))
     return out
 
 
+#: The weights (a ``state_dict``) a fold's run keeps in its folder once its checkpoints are
+#: deleted: the final run may start from the best fold's.
+WEIGHTS = "weights.pt"
+
+
+@dataclass
+class FoldResult:
+    """One fold of a trial: ``score`` on its held-out pairs, ``seconds`` of the whole fold
+    (training and scoring), ``step_s`` seconds per training step as observed inside Lightning
+    (set-up included, so a little pessimistic)."""
+
+    score: float
+    seconds: float
+    step_s: float | None
+
+
 def train_and_score(candidate: Candidate, split, task: AutoTask, folder: Path,
-                    keep_checkpoints: bool = False) -> tuple[float, float]:
+                    keep_checkpoints: bool = False,
+                    clock: Callable[[], float] = time.perf_counter) -> FoldResult:
     """Train ``candidate`` on ``split.train`` into the run folder ``folder`` and score it on
-    ``split.test``; returns ``(score, seconds)``. The fold's checkpoints are deleted afterwards
-    unless ``keep_checkpoints`` (its ``config.yaml`` and log stay)."""
+    ``split.test`` (seconds on ``clock``). The fold's checkpoints are deleted afterwards unless
+    ``keep_checkpoints``; its ``config.yaml``, log and weights (:data:`WEIGHTS`) stay."""
+    import torch
+
     cfg = replace(candidate.config, data=replace(candidate.config.data,
                                                  split=SplitConfig(**split.config)))
-    start = time.perf_counter()
+    start = clock()
     dm = data.patches(split, cfg.data.patches)
     run = train.fit(config.build_task(cfg), dm, folder, cfg.train, overwrite=True,
                     progress=False)
+    trained = clock() - start
+    steps = int(run.trainer.global_step)
     value = score(run.model, split.test, task, cfg.data.patches.patch)
+    state = {k: v.detach().cpu() for k, v in run.model.state_dict().items()}
+    io.write_bytes(folder / WEIGHTS, lambda f: torch.save(state, f))
     if not keep_checkpoints:
         shutil.rmtree(folder / train.CHECKPOINTS, ignore_errors=True)
-    return value, time.perf_counter() - start
+    return FoldResult(value, clock() - start, trained / steps if steps else None)
+
+
+def fold_weights(trials_dir: Path, result: dict) -> Path | None:
+    """The weights file of the best fold of a candidate's trial (``result`` as
+    :func:`candidate_results` gives it), or ``None`` when it is not on this machine."""
+    if result.get("trial") is None or not result.get("fold_scores"):
+        return None
+    values = np.nan_to_num(np.asarray(result["fold_scores"], dtype=float), nan=-np.inf)
+    best = int(np.argmax(values))
+    path = Path(trials_dir) / f"trial-{int(result['trial']):03d}" / f"fold-{best}" / WEIGHTS
+    return path if path.is_file() else None
 
 
 @dataclass
@@ -192,6 +227,9 @@ class Search:
         ``host:pid`` of this process, recorded in each trial it runs.
     duplicates : int
         Trials this process found another trial already evaluating (not counted as run).
+    clock : callable
+        The clock of the budget (``time.monotonic`` or ``time.process_time``: see
+        :data:`im2im_helpers.auto.budget.CLOCKS`); deadlines are on it.
     """
 
     study: optuna.Study
@@ -203,6 +241,7 @@ class Search:
     log: Callable[[str], None] = print
     worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     duplicates: int = 0
+    clock: Callable[[], float] = time.monotonic
 
     def is_duplicate(self, trial: optuna.Trial, name: str) -> bool:
         """Whether a trial numbered before ``trial`` evaluates (or waits to evaluate) ``name``."""
@@ -220,13 +259,18 @@ class Search:
         trial.set_user_attr("worker", self.worker)
         candidate = self.candidates[name]
         fold_scores: list[float] = []
+        step_s: list[float] = []
         try:
             for i in range(len(self.folds.held_out)):
                 split = self.folds.split(self.pairs, i)
                 folder = self.trials_dir / f"trial-{trial.number:03d}" / f"fold-{i}"
-                value, seconds = train_and_score(candidate, split, self.task, folder)
+                fold = train_and_score(candidate, split, self.task, folder, clock=self.clock)
+                value, seconds = fold.score, fold.seconds
                 fold_scores.append(value)
                 trial.set_user_attr("fold_scores", fold_scores)
+                if fold.step_s:
+                    step_s.append(fold.step_s)
+                    trial.set_user_attr("step_s", step_s)
                 mean = float(np.mean(fold_scores))
                 self.log(f"trial {trial.number} {name}: fold {i + 1}/{len(self.folds.held_out)}"
                          f" {self.task.metric} {value:.4f} ({seconds:.0f} s), mean {mean:.4f}")
@@ -254,7 +298,7 @@ class Search:
 
     def run(self, deadline: float, train_s: float, max_trials: int | None = None,
             allowed: Sequence[str] | None = None, first: bool = False) -> int:
-        """Run trials until every candidate is done, ``deadline`` (``time.monotonic()``) would
+        """Run trials until every candidate is done, ``deadline`` (on :attr:`clock`) would
         be passed by more than a fit's overhead, or this process ran ``max_trials``; wait for
         trials other processes are running (or that a kill left running, until their
         heartbeat goes stale). ``first``: run the first trial whatever the clock says (the
@@ -277,7 +321,7 @@ class Search:
             if waiting:
                 name = candidate_of(waiting[0])
                 name = name if name in self.candidates else names[0]
-                late = time.monotonic() + self.trial_seconds(name, train_s) > (
+                late = self.clock() + self.trial_seconds(name, train_s) > (
                     deadline + OVERHEAD_S)
                 if late and not (first and ran == 0):
                     self.log(f"the budget leaves no time for {name} (and the candidates after "
@@ -289,7 +333,7 @@ class Search:
                 continue
             running = self.study.get_trials(deepcopy=False,
                                             states=(optuna.trial.TrialState.RUNNING,))
-            if not running or time.monotonic() + POLL_S > deadline:
+            if not running or self.clock() + POLL_S > deadline:
                 break
             time.sleep(POLL_S)
         return ran - self.duplicates
@@ -316,6 +360,8 @@ def candidate_results(study: optuna.Study, names: Sequence[str]) -> dict[str, di
         out[name] = {"state": state, "fold_scores": folds,
                      "mean": float(np.mean(folds)) if folds else None,
                      "std": float(np.std(folds)) if folds else None, "trial": t.number,
+                     "step_s": (float(np.median(t.user_attrs["step_s"]))
+                                if t.user_attrs.get("step_s") else None),
                      "worker": t.user_attrs.get("worker"), "seconds": seconds,
                      **({"error": t.user_attrs["error"]} if "error" in t.user_attrs else {})}
     return out

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +16,9 @@ from im2im_helpers.auto.candidates import patch_size, propose
 from im2im_helpers.auto.kinds import AutoError, get_task
 from im2im_helpers.auto.profile import DeviceProfile, profile_data
 from im2im_helpers.data import LoadConfig, Pair, Pairs
+from tests.auto.conftest import tiny_candidate
 
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 DEVICE = DeviceProfile("cpu", "test", 2, 1, 8 * 2**30)
 
 
@@ -95,9 +100,81 @@ def test_a_budget_too_small_for_one_trial_names_the_least_budget(good_and_bad):
     slow = [replace(c, step_seconds=1.0) for c in good_and_bad]
     with pytest.raises(AutoError, match=r"too small for one trial.*at least \d+\.\d min"):
         budget.make_plan(20, 2.0, slow, n_cv=6, folds=3)
-    plan = budget.make_plan(600, 2.0, slow, n_cv=6, folds=3)
-    assert plan.trials == 2 and plan.train_s > budget.MIN_TRAIN_S
-    assert plan.search_deadline_s < 600 - plan.final_s
+    plan = budget.make_plan(900, 2.0, slow, n_cv=6, folds=3)
+    assert plan.trials == 2 and plan.folds == 3 and plan.train_s > budget.MIN_TRAIN_S
+    assert plan.search_deadline_s < 900 - plan.final_s
+
+
+def test_the_final_model_gets_its_share_and_a_small_budget_gets_fewer_folds(tiny_folder):
+    long = [replace(tiny_candidate(tiny_folder, name, 1e-2, 300), step_seconds=0.1)
+            for name in ("first", "second")]
+    big = budget.make_plan(3600, 5.0, long, n_cv=8, folds=3)
+    assert (big.folds, big.trials) == (3, 2)
+    available = 0.95 * (3600 - 5.0 - budget.RESERVE_S)
+    assert big.final_s == pytest.approx(budget.FINAL_SHARE * available)
+    small = budget.make_plan(120, 5.0, long, n_cv=8, folds=3)
+    assert (small.folds, small.trials) == (2, 1)  # too little for 3 folds of 100 steps
+    share = budget.FINAL_SHARE * 0.95 * (120 - 5.0 - budget.RESERVE_S)
+    assert small.final_s == pytest.approx(share) and small.train_s >= budget.MIN_TRAIN_S
+
+
+def test_the_final_schedule_is_refitted_in_whole_epochs_not_cut_by_its_time_guard(tiny_folder):
+    proposed = replace(tiny_candidate(tiny_folder, "c", 1e-2, 300), step_seconds=0.5)
+    plan = budget.make_plan(240, 5.0, [proposed], n_cv=8, folds=2)
+    fold = budget.fit_candidate(proposed, plan, n_cv=8)
+    final, why = budget.final_config(fold, proposed.config, 120.0, n_train=8, step_s=0.5)
+    patches = final.data.patches
+    steps_per_epoch = 8 * patches.samples_per_image // patches.batch_size
+    planned = final.train.max_epochs * steps_per_epoch * 0.5
+    assert 0.8 * 120 <= planned <= 120  # the time is filled ...
+    assert final.train.max_epochs > fold.config.train.max_epochs  # ... with more epochs,
+    assert final.train.max_time_s >= budget.GUARD_FACTOR * planned  # not cut by the guard
+    assert "as observed in its folds" in why
+
+
+def notebook_defaults(name: str) -> dict:
+    """The settings of a tutorial's parameters cell at its ``default`` level."""
+    from im2im_helpers import levels
+
+    nb = json.loads((NOTEBOOKS / name).read_text())
+    for cell in nb["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "code" and "BY_LEVEL" in source and "LEVEL =" in source:
+            namespace: dict = {}
+            exec(compile(source, name, "exec"), namespace)
+            namespace.update(levels.choose("default", namespace["BY_LEVEL"], namespace,
+                                           verbose=False))
+            return namespace
+    raise AssertionError(f"{name}: no parameters cell")
+
+
+@pytest.mark.parametrize("task, notebook", [("labelfree", "01_labelfree_2d.ipynb"),
+                                            ("semantic", "04_semantic_segmentation.ipynb")])
+def test_the_first_candidate_is_the_tutorials_default_recipe(task, notebook):
+    pairs = discs(3, radius=12, shape=(160, 160))
+    auto_task = get_task(task)
+    first = propose(profile_data(pairs), DEVICE, auto_task, "x", LoadConfig(),
+                    [{"kind": "foreground"}] if auto_task.segmentation else [], n_train=2)[0]
+    nb = notebook_defaults(notebook)
+    cfg = first.config
+    assert cfg.data.patches.patch == [nb["PATCH"]] * 2
+    assert cfg.data.patches.batch_size == nb["BATCH"]
+    assert cfg.data.patches.samples_per_image == nb["SAMPLES_PER_IMAGE"]
+    assert cfg.data.patches.augment == "flips"
+    assert cfg.model["channels"] == list(nb["CHANNELS"])
+    assert cfg.task.hparams["lr"] == nb["LEARNING_RATE"]
+    if task == "labelfree":
+        assert cfg.task.hparams["scheduler"] == nb["SCHEDULER"] and nb["DROPOUT"] == 0
+        assert (cfg.model["norm"], cfg.task.hparams["loss"]) == ("INSTANCE", "mse")
+    else:  # set in the notebook's training cell
+        assert (cfg.model["norm"], cfg.task.hparams["loss"]) == ("BATCH", "dice_ce")
+        assert cfg.task.hparams["scheduler"] == "cosine"
+
+
+def test_the_budget_is_counted_on_the_wall_or_on_the_processs_cpu():
+    assert budget.clock("wall") is time.monotonic and budget.clock("cpu") is time.process_time
+    with pytest.raises(AutoError, match=r"clock 'gpu'.*\['cpu', 'wall'\]"):
+        budget.clock("gpu")
 
 
 def test_unknown_tasks_are_refused_with_the_known_ones():

@@ -97,7 +97,7 @@ def test_a_second_process_joins_the_study_through_its_storage_url(tmp_path, tiny
     assert (tmp_path / "worker" / "auto_report.md").is_file()
     assert not (tmp_path / "worker" / "best.yaml").exists()  # search only
 
-    result = run(tiny_folder, "denoising", 1.0, tmp_path / "main", storage=url, log=None,
+    result = run(tiny_folder, "denoising", 2.0, tmp_path / "main", storage=url, log=None,
                  heartbeat_s=1)
     finished = [t for t in trials(url) if t.state == STATES.COMPLETE]
     assert sorted(t.params["candidate"] for t in finished) == ["fast", "slow"]

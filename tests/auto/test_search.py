@@ -16,9 +16,10 @@ from im2im_helpers.auto.search import default_storage
 
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory, tiny_folder, good_and_bad):
-    """One whole search on the tiny folder: 3 folds, ``good`` first, then ``bad``."""
+    """One whole search on the tiny folder: 3 folds, ``good`` first, then ``bad`` (3 minutes:
+    enough for both, though the tiny runs take seconds)."""
     out = tmp_path_factory.mktemp("search") / "out"
-    return run(tiny_folder, "denoising", 1.0, out, folds=3, test=2, candidates=good_and_bad,
+    return run(tiny_folder, "denoising", 3.0, out, folds=3, test=2, candidates=good_and_bad,
                heartbeat_s=1, log=None)
 
 
@@ -55,12 +56,16 @@ def test_report_and_best_yaml_are_written_and_best_yaml_runs(searched, tiny_fold
                                                    + record["setup"]["folds"][2])
     assert dm.split.test.names == record["setup"]["test"] and not dm.split.val
     assert (searched.run / "checkpoints" / "last.ckpt").is_file()
+    best_fold = max(range(3), key=lambda i: searched.cv["good"]["fold_scores"][i])
+    assert record["final"]["start"] == f"from trials/trial-000/fold-{best_fold}/weights.pt"
+    assert record["final"]["steps"] > 0 and record["test"]["tta"] is True
+    assert "from trials/trial-000" in text and "test-time augmentation" in text
 
 
 def test_running_again_in_the_same_folder_reruns_nothing(searched, tiny_folder, good_and_bad):
     before = [(t.number, t.state, t.datetime_complete) for t in
               open_study(default_storage(searched.out), heartbeat_s=1).get_trials()]
-    again = run(tiny_folder, "denoising", 1.0, searched.out, folds=3, test=2,
+    again = run(tiny_folder, "denoising", 3.0, searched.out, folds=3, test=2,
                 candidates=good_and_bad, heartbeat_s=1, log=None, retrain=False)
     after = [(t.number, t.state, t.datetime_complete) for t in
              open_study(default_storage(searched.out), heartbeat_s=1).get_trials()]
@@ -104,9 +109,13 @@ def test_the_command_line_end_to_end(tmp_path, tiny_folder, good_and_bad, capsys
     files = [config.save(c.config, tmp_path / f"{c.name}.yaml") for c in good_and_bad]
     out = tmp_path / "out"
     assert main(["auto", str(tiny_folder), "--task", "denoising", "--budget-min", "1", "--out",
-                 str(out), "--folds", "2", "--test", "p0,p1", "--quiet",
+                 str(out), "--folds", "2", "--test", "p0,p1", "--quiet", "--clock", "cpu",
                  "--candidates", *map(str, files)]) == 0
     printed = capsys.readouterr().out
     assert f"report: {out / 'auto_report.md'}" in printed and "chosen: good" in printed
+    record = json.loads((out / "auto_report.json").read_text())
+    assert record["clock"] == "cpu" and record["setup"]["plan"]["clock"] == "cpu"
+    assert "s (CPU)." in (out / "auto_report.md").read_text()
+    assert config.load(out / "best.yaml").train.max_time_s is None  # no wall-clock guard
     assert json.loads((out / "split.json").read_text())["names"]["test"] == ["p0", "p1"]
     assert config.load(out / "best.yaml").task.hparams["lr"] == 1e-2

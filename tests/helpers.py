@@ -264,3 +264,20 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def noisy_pairs(shape, n: int, seed: int = 0):
+    """``n`` in-memory pairs of a smooth clean image in [0, 1] (the target) and it plus Gaussian
+    noise of sigma 0.2 (the input), ``(1, *shape)``: denoising data that learns in a few steps."""
+    from scipy import ndimage as ndi
+
+    from im2im_helpers.data.pairs import Pair, Pairs
+
+    rng = np.random.default_rng(seed)
+    items = []
+    for i in range(n):
+        clean = ndi.gaussian_filter(rng.random(shape), 3)
+        clean = ((clean - clean.min()) / np.ptp(clean))[None].astype(np.float32)
+        noisy = clean + rng.normal(0, 0.2, clean.shape).astype(np.float32)
+        items.append(Pair(f"img{i}", noisy, clean))
+    return Pairs(items, {"source": {"folder": "memory"}})

@@ -12,12 +12,11 @@ import torch
 from scipy import ndimage as ndi
 
 from im2im_helpers import config, data, models, predict, tasks, train
-from im2im_helpers.data.pairs import Pair, Pairs
 from im2im_helpers.data.splits import make_split
 from im2im_helpers.metrics import texture
 from im2im_helpers.nets import MaxBlurPool, N2V2UNet, binomial_kernel
 from im2im_helpers.tasks import noise2void
-from tests.helpers import one_torch_thread
+from tests.helpers import noisy_pairs, one_torch_thread
 
 one_thread = pytest.fixture(autouse=True, name="one_thread")(one_torch_thread)
 
@@ -207,19 +206,9 @@ def test_white_noise_puts_its_area_share_at_the_period_2_frequencies():
 
 # ---- a run with both options ------------------------------------------------------------------
 
-def _noisy_pairs(n=3, shape=(48, 48)):
-    rng = np.random.default_rng(0)
-    items = []
-    for i in range(n):
-        clean = ndi.gaussian_filter(rng.random(shape), 3)
-        clean = ((clean - clean.min()) / np.ptp(clean))[None].astype(np.float32)
-        noisy = clean + rng.normal(0, 0.2, clean.shape).astype(np.float32)
-        items.append(Pair(f"img{i}", noisy, clean))
-    return Pairs(items, {"source": {"folder": "memory"}})
-
-
 def test_an_n2v2_run_trains_saves_its_settings_and_reloads(tmp_path):
-    split = make_split(_noisy_pairs(), tmp_path / "split.json", test=1, val=1, shuffle=False)
+    split = make_split(noisy_pairs((48, 48), 3), tmp_path / "split.json", test=1, val=1,
+                       shuffle=False)
     dm = data.patches(split, patch=(32, 32), batch_size=4, samples_per_image=8)
     net = models.build("n2v2_unet", 2, channels=(8, 16), seed=1)
     task = tasks.Noise2Void(net, lr=3e-3, mask_fraction=0.05, replacement="median")

@@ -5,11 +5,11 @@ only, and the task learns denoising from noisy images alone (2D and 3D)
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage as ndi
 
 from im2im_helpers import config, data, metrics, models, predict, tasks, train
 from im2im_helpers.data.pairs import Pair, Pairs
 from im2im_helpers.data.splits import make_split
+from tests.helpers import noisy_pairs
 
 
 def _unique_values(shape):
@@ -95,15 +95,7 @@ def test_a_copying_network_cannot_see_the_masked_pixel(monkeypatch):
 
 
 def _noisy_pairs(dims, n=4, seed=0):
-    rng = np.random.default_rng(seed)
-    shape = (24, 48, 48) if dims == 3 else (96, 96)
-    items = []
-    for i in range(n):
-        clean = ndi.gaussian_filter(rng.random(shape), 3)
-        clean = ((clean - clean.min()) / np.ptp(clean))[None].astype(np.float32)
-        noisy = clean + rng.normal(0, 0.2, clean.shape).astype(np.float32)
-        items.append(Pair(f"img{i}", noisy, clean))
-    return Pairs(items, {"source": {"folder": "memory"}})
+    return noisy_pairs((24, 48, 48) if dims == 3 else (96, 96), n, seed)
 
 
 @pytest.mark.slow

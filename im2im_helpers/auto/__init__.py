@@ -9,7 +9,8 @@ candidates when the budget is small), cross-validates them on the training pairs
 resumable, shareable Optuna study (:mod:`~im2im_helpers.auto.search`), retrains the winner on
 all training pairs (from its best fold model, its schedule refitted to the time left), tests it
 once on the held-out pairs and writes a report
-(:mod:`~im2im_helpers.auto.report`). On the command line:
+(:mod:`~im2im_helpers.auto.report`). :func:`~im2im_helpers.auto.reference.hand_recipe` trains
+the tutorial's hand recipe on the same pairs, as the reference to beat. On the command line:
 ``python -m im2im_helpers auto DATA --task TASK --budget-min N --out DIR``
 (:mod:`~im2im_helpers.auto.cli`).
 """
@@ -26,6 +27,7 @@ PUBLIC = {
     "Candidate": "candidates", "measure_step": "candidates", "propose": "candidates",
     "AUTO_TASKS": "kinds", "AutoError": "kinds", "AutoTask": "kinds", "get_task": "kinds",
     "AutoResult": "pipeline", "run": "pipeline",
+    "Reference": "reference", "hand_recipe": "reference",
     "DataProfile": "profile", "DeviceProfile": "profile", "profile_data": "profile",
     "profile_device": "profile",
     "candidate_results": "search", "open_study": "search",

@@ -77,7 +77,10 @@ class Recipe:
 
     ``patch`` (the side of a 2D patch), ``batch`` and ``samples_per_image``, when given, are a
     tutorial's hand-written values, used as they are instead of the ones derived from the data
-    and the memory (the patch is still cut to the smallest image)."""
+    and the memory (the patch is still cut to the smallest image); ``epochs`` is the tutorial's
+    schedule at its ``default`` level (the time budget sets the epochs of an automatic run; the
+    hand recipe as a reference, :func:`~im2im_helpers.auto.reference.hand_recipe`, trains
+    these)."""
 
     name: str
     channels: tuple[int, ...]
@@ -90,6 +93,7 @@ class Recipe:
     patch: int | None = None
     batch: int | None = None
     samples_per_image: int | None = None
+    epochs: int | None = None
 
 
 def recipes(task: AutoTask, profile: DataProfile) -> list[Recipe]:
@@ -105,7 +109,7 @@ def recipes(task: AutoTask, profile: DataProfile) -> list[Recipe]:
                    "flips", "tutorial 04's default recipe: a 4-level U-Net with batch "
                    "normalisation, Dice + cross-entropy (robust to a small foreground "
                    "fraction), cosine decay, 128 px patches, batch 8, 16 patches per image",
-                   patch=128, batch=8, samples_per_image=16),
+                   patch=128, batch=8, samples_per_image=16, epochs=30),
             Recipe("unet3-small", small, "INSTANCE", "dice_ce", 5e-3, "onecycle",
                    "flips+intensity", "fewer parameters and a one-cycle schedule: more epochs "
                    "in the same time; intensity augmentation for contrast that varies between "
@@ -118,7 +122,7 @@ def recipes(task: AutoTask, profile: DataProfile) -> list[Recipe]:
         Recipe(f"unet3-wide-{first}", wide, "INSTANCE", first, 5e-3, "onecycle", "flips",
                "tutorial 01's default recipe: a 3-level U-Net, instance normalisation, a "
                "one-cycle schedule for short runs, 128 px patches, batch 8, 64 patches per "
-               "image", patch=128, batch=8, samples_per_image=64),
+               "image", patch=128, batch=8, samples_per_image=64, epochs=8),
         Recipe(f"unet3-small-{first}", small, "INSTANCE", first, 5e-3, "onecycle", "flips",
                "half the width: cheaper steps (more epochs in the budget) and less "
                "over-fitting when pairs are few"),

@@ -12,7 +12,7 @@ import pytest
 
 from im2im_helpers import config, models
 from im2im_helpers.auto import budget
-from im2im_helpers.auto.candidates import patch_size, propose
+from im2im_helpers.auto.candidates import patch_size, propose, recipes
 from im2im_helpers.auto.kinds import AutoError, get_task
 from im2im_helpers.auto.profile import DeviceProfile, profile_data
 from im2im_helpers.data import LoadConfig, Pair, Pairs
@@ -163,6 +163,7 @@ def test_the_first_candidate_is_the_tutorials_default_recipe(task, notebook):
     assert cfg.data.patches.augment == "flips"
     assert cfg.model["channels"] == list(nb["CHANNELS"])
     assert cfg.task.hparams["lr"] == nb["LEARNING_RATE"]
+    assert recipes(auto_task, profile_data(pairs))[0].epochs == nb["MAX_EPOCHS"]
     if task == "labelfree":
         assert cfg.task.hparams["scheduler"] == nb["SCHEDULER"] and nb["DROPOUT"] == 0
         assert (cfg.model["norm"], cfg.task.hparams["loss"]) == ("INSTANCE", "mse")

@@ -201,9 +201,16 @@ def load_pairs(source: str, task: AutoTask, seed: int = 0) -> data.Pairs:
     Raises
     ------
     AppError
-        For a missing, empty or mixed folder, an unknown name, or targets that do not suit the
-        task.
+        For a file instead of a folder, a missing, empty or mixed folder, an unknown name, or
+        targets that do not suit the task.
     """
+    path = Path(str(source).strip()).expanduser()
+    if path.is_file():
+        raise AppError(f"{source}: is a file; the app trains on a folder of X_IM/X_GT image "
+                       f"pairs. Type the folder that holds it ({path.parent}) or choose a "
+                       "dataset in the list.")
+    if path.is_dir():  # "~/data" and stray spaces around a typed folder
+        source = str(path)
     try:
         pairs = data.load(source, normalize_target=not task.segmentation)
     except (OSError, ValueError, KeyError) as err:  # missing, empty, mixed, not downloadable

@@ -114,6 +114,59 @@ class Plan:
                 "also gets the time the search leaves unused)"]
 
 
+def least_budget_s() -> float:
+    """Seconds below which no budget affords one trial, whatever the data and candidates: two
+    folds' and the final run's overheads (:data:`OVERHEAD_S`) and the reserve
+    (:data:`RESERVE_S`); :func:`make_plan` needs these plus the training itself."""
+    return 3 * OVERHEAD_S + RESERVE_S
+
+
+def typical_budget_s() -> float:
+    """Seconds a proposed candidate needs at least (before loading and measuring): the least
+    budget plus :data:`MIN_TRAIN_S` for each of two folds and twice that for the final run on
+    all training pairs."""
+    return least_budget_s() + 4 * MIN_TRAIN_S
+
+
+def check_budget(budget_min: float, out: object = None, least: bool = True) -> float:
+    """``budget_min`` (minutes) as seconds, when it is a finite positive number that could
+    afford one trial (with ``least``).
+
+    Parameters
+    ----------
+    budget_min : float
+        The budget as given (``--budget-min``).
+    out : object, optional
+        The output folder, named in the message (nothing has been written into it).
+    least : bool
+        Refuse a budget below :func:`least_budget_s` (a new study, which :func:`make_plan`
+        plans); ``False`` for a study that may already be planned (resumed or joined).
+
+    Raises
+    ------
+    AutoError
+        For a budget that is not a positive finite number, or one below
+        :func:`least_budget_s` (too small for one trial whatever is measured later), naming
+        the budget to give instead.
+    """
+    try:
+        minutes = float(budget_min)
+    except (TypeError, ValueError):
+        minutes = math.nan
+    if not math.isfinite(minutes) or minutes <= 0:
+        raise AutoError(f"budget {budget_min!r} min: give a positive number of minutes "
+                        "(--budget-min), e.g. 5.")
+    typical = math.ceil(typical_budget_s() / 6) / 10
+    if least and minutes * 60 < least_budget_s():
+        where = f"nothing was written to {out}. " if out is not None else "nothing was written. "
+        raise AutoError(
+            f"budget of {minutes:g} min is too small for one trial: two cross-validation folds, "
+            f"the final run and the report need more than {least_budget_s() / 60:.2f} min even "
+            f"for the quickest candidate, and about {typical:.1f} min plus loading the data for "
+            f"a proposed one; {where}Give --budget-min {typical:.1f} or more.")
+    return minutes * 60
+
+
 def fold_sizes(n: int, folds: int) -> tuple[int, int]:
     """Pairs a fold trains on at least, and pairs the final run trains on."""
     return n - math.ceil(n / folds), n

@@ -101,6 +101,10 @@ def load_pairs(source: str | os.PathLike, task: AutoTask) -> tuple[Pairs, LoadCo
         When the targets do not suit the task (continuous targets for segmentation, several
         target channels).
     """
+    if Path(source).expanduser().is_file():
+        raise AutoError(f"{source}: is a file; give the folder of X_IM/X_GT pairs that holds it "
+                        f"({Path(source).expanduser().parent}) or a dataset name "
+                        "(python -m im2im_helpers data list).")
     load = LoadConfig(normalize_target=not task.segmentation)
     pairs = data.load(source, load)
     if not len(pairs):
@@ -122,28 +126,44 @@ def load_pairs(source: str | os.PathLike, task: AutoTask) -> tuple[Pairs, LoadCo
     return pairs, load, transforms
 
 
+def check_out(out: Path, overwrite: bool) -> bool:
+    """Whether ``out`` may take our outputs, without writing or deleting anything; returns
+    whether it holds an automatic configuration of ours (:data:`MARKER`).
+
+    Raises
+    ------
+    AutoError
+        If ``out`` is a file, holds other files (unless ``overwrite``), or holds files that
+        have the names of our outputs without being ours.
+    """
+    if out.exists() and not out.is_dir():
+        raise AutoError(f"{out}: is a file; give a folder for the output (--out).")
+    if not out.is_dir() or not any(out.iterdir()):
+        return False
+    if (out / MARKER).is_file():
+        return True
+    if not overwrite:
+        names = sorted(p.name for p in out.iterdir())[:5]
+        raise AutoError(f"{out}: holds other files ({names}) and no {MARKER} of an automatic "
+                        "configuration; nothing was changed. Choose a new or empty folder, or "
+                        "pass --overwrite to write beside those files.")
+    clash = sorted(p.name for p in out.iterdir() if p.name in ENTRIES)
+    if clash:
+        raise AutoError(f"{out}: {clash} are not ours but have the names of our outputs; "
+                        "nothing was changed. Choose a new or empty folder.")
+    return False
+
+
 def prepare_out(out: Path, overwrite: bool, storage_url: str | None, study_name: str) -> bool:
     """Make ``out`` ready; returns whether it already holds a search of ours (to resume).
 
     A folder holding other files is refused unless ``overwrite``; then ours are written beside
-    them (a name of ours taken by another file is an error). ``overwrite`` on our own folder
-    deletes only our entries (and the study at ``storage_url``); the folder itself stays."""
-    if out.exists() and not out.is_dir():
-        raise AutoError(f"{out}: is a file; give a folder for the output (--out).")
-    if not out.is_dir() or not any(out.iterdir()):
-        out.mkdir(parents=True, exist_ok=True)
-        return False
-    ours = (out / MARKER).is_file()
+    them (a name of ours taken by another file is an error): see :func:`check_out`.
+    ``overwrite`` on our own folder deletes only our entries (and the study at
+    ``storage_url``); the folder itself stays."""
+    ours = check_out(out, overwrite)
     if not ours:
-        if not overwrite:
-            names = sorted(p.name for p in out.iterdir())[:5]
-            raise AutoError(f"{out}: holds other files ({names}) and no {MARKER} of an automatic "
-                            "configuration; nothing was changed. Choose a new or empty folder, or "
-                            "pass --overwrite to write beside those files.")
-        clash = sorted(p.name for p in out.iterdir() if p.name in ENTRIES)
-        if clash:
-            raise AutoError(f"{out}: {clash} are not ours but have the names of our outputs; "
-                            "nothing was changed. Choose a new or empty folder.")
+        out.mkdir(parents=True, exist_ok=True)
         return False
     if not overwrite:
         return True
@@ -176,8 +196,13 @@ def new_setup(source: str, task: AutoTask, pairs: Pairs, load: LoadConfig, trans
               ) -> dict:
     """Split, profile, propose, measure and plan: the record every process of the study uses
     (the candidates as proposed and as fitted to a fold, the folds the plan affords)."""
-    split = data.split(pairs, test=test, val=0, seed=seed, shuffle=shuffle,
-                       path=out / "split.json")
+    try:
+        split = data.split(pairs, test=test, val=0, seed=seed, shuffle=shuffle,
+                           path=out / "split.json")
+    except ValueError as err:  # test pairs that are not there, or that leave none to train on
+        raise AutoError(f"{source}: cannot hold out the test pairs (--test {test!r}): {err} "
+                        "Give a fraction such as 0.2, a count, or names of pairs in the data."
+                        ) from err
     if not len(split.test):
         raise AutoError(f"{source}: no pair is held out for testing (test={test!r}); hold out "
                         "at least one (--test 1, or a fraction such as 0.2).")
@@ -283,16 +308,33 @@ def run(data_source: str | os.PathLike, task: str, budget_min: float, out: str |
     AutoError
         Unknown task, a budget too small for one trial (naming the least one), an output
         folder that is not ours, a study made for other data.
+    im2im_helpers.data.pairs.PairError, FileNotFoundError
+        Data that cannot be loaded (an empty or mixed folder, a target whose shape differs
+        from its input's), naming the file.
+
+    Notes
+    -----
+    Bad input (the output folder, the budget, the folds, the data) is refused before anything
+    is written into ``out`` or deleted from it, ``overwrite`` included.
     """
     now = budget.clock(clock)
     start = now()
     say = log or (lambda line: None)
     auto_task = get_task(task)
-    if not budget_min or budget_min <= 0:
-        raise AutoError(f"budget {budget_min!r} min: give a positive number of minutes "
-                        "(--budget-min).")
-    budget_s = float(budget_min) * 60
-    out = Path(out)
+    out = Path(out).expanduser()
+    if Path(data_source).expanduser().is_dir():  # "~/data" typed in a notebook
+        data_source = Path(data_source).expanduser()
+    # bad input is refused before anything is written or deleted: the output folder (read
+    # only), the budget (when this call plans a new study), the folds, then the data
+    ours = check_out(out, overwrite)
+    # a new study (planned by this call) needs the least budget; a study that may already be
+    # planned (resumed, or joined through --storage) takes any positive budget
+    new_study = storage is None and (overwrite or not ours)
+    budget_s = budget.check_budget(budget_min, out, least=new_study)
+    if int(folds) < 2:
+        raise AutoError(f"folds={folds}: cross-validation needs at least 2 folds (--folds 2 "
+                        "or more); nothing was written.")
+    pairs, load, transforms = load_pairs(data_source, auto_task)
     resumed = prepare_out(out, overwrite, storage, study_name)
     url = storage or default_storage(out)
     source = source_name(data_source)
@@ -300,7 +342,6 @@ def run(data_source: str | os.PathLike, task: str, budget_min: float, out: str |
         io.write_text(out / MARKER, json.dumps({"storage": url, "study": study_name,
                                                 "source": source, "task": auto_task.name},
                                                indent=1) + "\n")
-    pairs, load, transforms = load_pairs(data_source, auto_task)
     study = open_study(url, study_name, seed, heartbeat_s)
     setup = study.user_attrs.get("setup")
     if setup is None:
@@ -310,10 +351,11 @@ def run(data_source: str | os.PathLike, task: str, budget_min: float, out: str |
                               shuffle=shuffle, seed=seed, folds=folds, candidates=candidates,
                               budget_s=budget_s, start=start, log=say, warm_start=warm_start,
                               clock=clock)
-        except AutoError:
+        except AutoError as err:
             if fresh:  # a later call with other settings splits again
                 (out / "split.json").unlink(missing_ok=True)
-            raise
+            raise AutoError(f"{err} Only {MARKER} and an empty study were written for "
+                            f"{out}; run again with the same --out once fixed.") from err
         study.set_user_attr("setup", setup)
         setup = study.user_attrs["setup"]  # another process may have written first
         own = True

@@ -21,6 +21,7 @@ from im2im_helpers.auto.profile import profile_data
 from im2im_helpers.auto.report import JSON
 from im2im_helpers.auto.search import quiet, scores
 from im2im_helpers.config import SplitConfig
+from im2im_helpers.data import Split
 
 
 @dataclass
@@ -52,6 +53,35 @@ class Reference:
     seconds: float
     wall_s: float
     run: Path
+
+
+def run_content(result: AutoResult) -> dict:
+    """The report of the automatic run ``result`` (``auto_report.json``).
+
+    Raises
+    ------
+    AutoError
+        When its folder holds no report.
+    """
+    path = Path(result.out) / JSON
+    if not path.is_file():
+        raise AutoError(f"{path}: no report of an automatic run here; run auto.run first.")
+    return json.loads(path.read_text())
+
+
+def split_of(result: AutoResult) -> Split:
+    """The training and test pairs of the automatic run ``result``, as its task learns them
+    (instance labels turned into masks for segmentation): what a baseline or a reference must
+    be fitted and tested on to compare with it.
+
+    Raises
+    ------
+    AutoError
+        When its folder holds no report or its ``split.json`` is not the study's.
+    """
+    content = run_content(result)
+    pairs, _, _ = load_pairs(content["source"], get_task(content["task"]))
+    return test_split(pairs, Path(result.out) / "split.json", content["setup"])
 
 
 def hand_recipe(result: AutoResult, out: str | os.PathLike, *, epochs: int | None = None,
@@ -90,19 +120,15 @@ def hand_recipe(result: AutoResult, out: str | os.PathLike, *, epochs: int | Non
         (candidates given by hand).
     """
     now = budget.clock(clock)
-    path = Path(result.out) / JSON
-    if not path.is_file():
-        raise AutoError(f"{path}: no report of an automatic run here; run auto.run first.")
-    content = json.loads(path.read_text())
-    setup = content["setup"]
+    content = run_content(result)
     task = get_task(content["task"])
-    first = Candidate.from_dict(setup["proposed"][0])
-    pairs, _, _ = load_pairs(content["source"], task)
-    split = test_split(pairs, Path(result.out) / "split.json", setup)
+    first = Candidate.from_dict(content["setup"]["proposed"][0])
+    split = split_of(result)
     recipe = recipes(task, profile_data(split.train))[0]
     if recipe.name != first.name or recipe.epochs is None:
-        raise AutoError(f"{path}: the first candidate is {first.name!r}, not a tutorial's hand "
-                        "recipe (candidates given by hand); train the reference yourself.")
+        raise AutoError(f"{Path(result.out) / JSON}: the first candidate is {first.name!r}, "
+                        "not a tutorial's hand recipe (candidates given by hand); train the "
+                        "reference yourself.")
     epochs = int(epochs or recipe.epochs)
     cfg = first.config
     cfg = replace(cfg, data=replace(cfg.data, split=SplitConfig(**split.config)),

@@ -96,7 +96,7 @@ def test_bad_input_gets_errors_that_name_it(tmp_path, tiny_folder, capsys):
                  "--out", str(tmp_path / "o5"), "--test", "2"]) == 2
     err = capsys.readouterr().err
     assert "too small for one trial" in err and "--budget-min" in err
-    assert sorted(p.name for p in (tmp_path / "o5").iterdir()) == ["auto.json", "study.db"]
+    assert not (tmp_path / "o5").exists()  # refused before anything was written
     theirs = tmp_path / "theirs"
     theirs.mkdir()
     (theirs / "thesis.docx").write_text("keep me")

@@ -14,6 +14,8 @@ current weights. The modules, one concern each:
 - :mod:`~im2im_helpers.active.canvas` — the editing logic (paint, erase, split, merge, accept),
   the ipycanvas widget around it and a static figure for the book;
 - :mod:`~im2im_helpers.active.loop` — the loop on disk: rounds, fine-tuning, proposals;
+- :mod:`~im2im_helpers.active.figures` — static figures: the proposed crops with their masks
+  and uncertainties, the chosen crops in their images;
 - :mod:`~im2im_helpers.active.curve` — Dice against annotated crops, uncertainty vs random
   sampling over seeds, and the annotations saved.
 
@@ -49,6 +51,7 @@ from im2im_helpers.active.canvas import (
     stroke_pixels,
 )
 from im2im_helpers.active.curve import Curve, learning_curve, plot_curve, savings, summarise
+from im2im_helpers.active.figures import pool_figure, proposals_figure
 from im2im_helpers.active.loop import (
     STRATEGIES,
     ActiveLoop,
@@ -72,7 +75,8 @@ __all__ = [
     "Correction", "Crop", "CropScores", "Curve", "LoopConfig", "LoopError", "MaskEditor",
     "MaskShapeError", "Pool", "PoolError", "SimulatedAnnotator", "Version", "as_labels",
     "crop_features", "crop_uncertainty", "diverse_greedy", "edit_units", "error_components",
-    "grid_crops", "learning_curve", "load_weights", "plot_curve", "random_order", "relabel",
+    "grid_crops", "learning_curve", "load_weights", "plot_curve", "pool_figure",
+    "proposals_figure", "random_order", "relabel",
     "savings", "select_uncertain", "static_figure", "stroke_pixels", "summarise",
     "weights_digest",
 ]

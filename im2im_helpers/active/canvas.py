@@ -38,6 +38,8 @@ from im2im_helpers.viz.overlays import label_outlines
 TOOLS = ("paint", "erase", "split", "merge")
 #: Every button of the widget, by its description.
 BUTTONS = (*TOOLS, "undo", "accept")
+#: Shown size, in screen pixels, of the annotation canvas's longer side.
+DISPLAY = 448
 
 Point = tuple[float, float]
 
@@ -270,6 +272,18 @@ def static_figure(image: np.ndarray, labels: np.ndarray, path: str | os.PathLike
     return finish_figure(fig, path, title)
 
 
+def display_size(shape: tuple[int, int], scale: int,
+                 display: int | None = None) -> tuple[int, int]:
+    """The shown ``(height, width)`` in screen pixels of a canvas of an image of ``shape``
+    drawn ``scale`` times enlarged: its longer side ``display`` (aspect ratio kept), or the
+    canvas's own size when ``display`` is ``None``."""
+    height, width = (int(v) for v in shape)
+    if display is None:
+        return height * int(scale), width * int(scale)
+    factor = int(display) / max(height, width)
+    return max(1, round(height * factor)), max(1, round(width * factor))
+
+
 class AnnotationCanvas:
     """The JupyterLab widget of a :class:`MaskEditor`: draw on the crop with the mouse.
 
@@ -277,12 +291,18 @@ class AnnotationCanvas:
     ----------
     editor : MaskEditor
         The editing state (the widget draws it and forwards strokes to it).
-    scale : int
-        Screen pixels per image pixel.
+    scale : int, optional
+        Canvas pixels per image pixel (the crop and mask are drawn enlarged by this factor);
+        default: enough for the longer side to fill ``display``.
     radius : int
         Starting brush radius in image pixels (a slider changes it).
     source : str
         Recorded as the source of accepted versions.
+    display : int or None
+        Shown size of the canvas's longer side in screen (CSS) pixels, default 448, so a 64-pixel
+        crop is large enough to draw on in JupyterLab and Voilà; ``None`` shows the canvas at its
+        own pixel size. The browser scales the mouse position back to canvas pixels, so strokes
+        land on the image pixels under the pointer whatever the shown size.
 
     Attributes
     ----------
@@ -295,6 +315,7 @@ class AnnotationCanvas:
 
     Notes
     -----
+    The shown size is :attr:`display_size` (screen pixels, ``(height, width)``).
     The state is observable for browser tests: :attr:`labels` (the current mask),
     :attr:`saved_versions`, :attr:`tool`, :attr:`status` (its text names the last saved
     version); the mouse handlers :meth:`mouse_down`, :meth:`mouse_move` and :meth:`mouse_up`
@@ -303,14 +324,23 @@ class AnnotationCanvas:
     description as text.
     """
 
-    def __init__(self, editor: MaskEditor, scale: int = 4, radius: int = 2,
-                 source: str = "person"):
+    def __init__(self, editor: MaskEditor, scale: int | None = None, radius: int = 2,
+                 source: str = "person", display: int | None = DISPLAY):
         import ipywidgets as widgets
         from ipycanvas import MultiCanvas
 
-        self.editor, self.scale, self.source = editor, max(1, int(scale)), source
         height, width = editor.shape
+        if display is not None and int(display) < 1:
+            raise ValueError(f"display={display!r}: give the shown size of the canvas's longer "
+                             "side in screen pixels (e.g. 448), or None for its own size.")
+        if scale is None:
+            scale = -(-int(display or DISPLAY) // max(height, width))  # ceiling division
+        self.editor, self.scale, self.source = editor, max(1, int(scale)), source
         self.canvas = MultiCanvas(2, width=width * self.scale, height=height * self.scale)
+        self.display_size = display_size(editor.shape, self.scale, display)
+        self.canvas.layout = widgets.Layout(width=f"{self.display_size[1]}px",
+                                            height=f"{self.display_size[0]}px",
+                                            flex="0 0 auto")
         self.buttons = {name: widgets.Button(description=name, tooltip=name,
                                              layout=widgets.Layout(width="72px"))
                         for name in BUTTONS}

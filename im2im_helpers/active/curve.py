@@ -82,6 +82,11 @@ def summarise(rows: Sequence[Mapping]) -> dict[str, list[dict]]:
     return summary
 
 
+def crops(n: int) -> str:
+    """``"1 annotated crop"``, ``"3 annotated crops"``."""
+    return f"{n} annotated crop{'' if n == 1 else 's'}"
+
+
 def savings(summary: Mapping[str, Sequence[Mapping]], better: str = "uncertainty",
             baseline: str = "random") -> dict:
     """How many annotated crops ``better`` needs to reach ``baseline``'s final mean score.
@@ -93,7 +98,9 @@ def savings(summary: Mapping[str, Sequence[Mapping]], better: str = "uncertainty
         ``baseline_annotations`` (that number), ``reached_at`` (the smallest number of
         annotated crops at which ``better``'s mean is at least ``target``, or ``None``),
         ``saved`` (``baseline_annotations - reached_at``, or ``None``), ``saved_fraction``,
-        and ``statement``: the result in one sentence.
+        and ``statement``: the result in one sentence. When ``baseline`` ends no higher than
+        it started (its first point), annotating did not help it and there is nothing to
+        save: ``saved`` is ``None`` and the statement says so.
     """
     if better not in summary or baseline not in summary:
         raise ValueError(f"savings: the curve has {sorted(summary)}; both {better!r} and "
@@ -103,18 +110,25 @@ def savings(summary: Mapping[str, Sequence[Mapping]], better: str = "uncertainty
     reached = next((int(p["n_annotated"]) for p in sorted(summary[better],
                                                            key=lambda p: p["n_annotated"])
                     if p["mean"] >= target), None)
-    saved = None if reached is None else n_base - reached
-    if reached is None:
+    start = min(summary[baseline], key=lambda p: p["n_annotated"])
+    no_gain = n_base > int(start["n_annotated"]) and target <= float(start["mean"])
+    saved = None if reached is None or no_gain else n_base - reached
+    if no_gain:
+        statement = (f"{baseline} sampling's final mean Dice {target:.3f} ({crops(n_base)}) is "
+                     f"no higher than at the start ({float(start['mean']):.3f}, "
+                     f"{crops(int(start['n_annotated']))}): annotating did not help it, so "
+                     "there is nothing to save.")
+    elif reached is None:
         statement = (f"{better} sampling did not reach {baseline} sampling's final mean Dice "
-                     f"{target:.3f} ({n_base} annotated crops) within "
-                     f"{max(p['n_annotated'] for p in summary[better])} annotated crops.")
+                     f"{target:.3f} ({crops(n_base)}) within "
+                     f"{crops(max(p['n_annotated'] for p in summary[better]))}.")
     elif saved > 0:
         statement = (f"{better} sampling reached {baseline} sampling's final mean Dice "
-                     f"{target:.3f} with {reached} annotated crops instead of {n_base}: "
+                     f"{target:.3f} with {crops(reached)} instead of {n_base}: "
                      f"{saved} fewer ({saved / n_base:.0%}).")
     else:
         statement = (f"{better} sampling reached {baseline} sampling's final mean Dice "
-                     f"{target:.3f} only at {reached} annotated crops ({baseline}: {n_base}): "
+                     f"{target:.3f} only at {crops(reached)} ({baseline}: {n_base}): "
                      "no annotations saved.")
     return {"better": better, "baseline": baseline, "target": target,
             "baseline_annotations": n_base, "reached_at": reached, "saved": saved,

@@ -88,7 +88,11 @@ class LoopConfig:
     batch_size : int
         Patches per step.
     patch : int or None
-        Training patch and prediction window (default ``crop``).
+        Training patch (default ``crop``).
+    predict_window : int or None
+        Sliding window for predicting whole images (ranking, proposals, evaluation); default
+        four training patches wide: the network is fully convolutional, and fewer, larger
+        windows predict the pool about twice as fast as windows of the patch size.
     lr : float
         Adam learning rate.
     threshold : float
@@ -112,6 +116,7 @@ class LoopConfig:
     samples_per_crop: int = 8
     batch_size: int = 4
     patch: int | None = None
+    predict_window: int | None = None
     lr: float = 2e-3
     threshold: float = 0.5
     seed: int = 0
@@ -126,8 +131,13 @@ class LoopConfig:
 
     @property
     def window(self) -> int:
-        """The training patch and prediction window."""
+        """The training patch."""
         return int(self.patch or self.crop)
+
+    @property
+    def prediction_window(self) -> tuple[int, int]:
+        """The ``(Y, X)`` sliding window of whole-image predictions."""
+        return (int(self.predict_window or 4 * self.window),) * 2
 
 
 def weights_digest(state: Mapping[str, torch.Tensor]) -> str:
@@ -269,7 +279,7 @@ class ActiveLoop:
             name = self.pool.crop(crop).image
             if name not in self._predictions:
                 self._predictions[name] = predict.image(
-                    model, self.pool.images[name], (self.config.window,) * 2)
+                    model, self.pool.images[name], self.config.prediction_window)
             probability = self.pool.crop(crop).cut(self._predictions[name])[0]
             return relabel(probability > self.config.threshold)
         if self.store.versions(crop):
@@ -411,7 +421,7 @@ class ActiveLoop:
             chosen = [i for i in order if i in set(candidates)][:k]
             return self.update(r, chosen=chosen, scores={})["chosen"]
         scores = crop_uncertainty(self.model(), self.pool, method=c.method,
-                                  roi=(c.window,) * 2, seed=c.seed + r)
+                                  roi=c.prediction_window, seed=c.seed + r)
         self._probabilities = scores.probability  # the mean predictions double as proposals
         chosen = select_uncertain(scores, k, candidates, annotated, c.diversity, c.shortlist)
         return self.update(r, chosen=chosen, method=c.method,
@@ -434,7 +444,7 @@ class ActiveLoop:
             raise LoopError(f"{self.folder}: nothing trained yet to evaluate.")
         scores = {}
         for pair in held_out:
-            probability = predict.image(model, pair.input, (self.config.window,) * 2)
+            probability = predict.image(model, pair.input, self.config.prediction_window)
             scores[pair.name] = metrics.dice(probability, (np.asarray(pair.target) > 0),
                                              self.config.threshold)
         result = {"dice": float(np.mean(list(scores.values()))), "per_image": scores,

@@ -159,10 +159,24 @@ class Pool:
                     stride: int | None = None) -> Pool:
         """A pool of :func:`grid_crops` over ``images`` (name -> ``(C, Y, X)``)."""
         images = {str(k): np.asarray(v, dtype=np.float32) for k, v in images.items()}
+        if not images:
+            raise PoolError("no images given: a pool needs at least one 2D image as (C, Y, X) "
+                            "(a mapping name -> array); load them first, e.g. "
+                            "{p.name: p.input for p in data.load(folder)}.")
+        channels: dict[int, str] = {}
         for name, x in images.items():
             if x.ndim != 3:
                 raise PoolError(f"image {name!r} has shape {x.shape}; a pool takes 2D images "
                                 "as (C, Y, X).")
+            if not np.isfinite(x).all():
+                raise PoolError(f"image {name!r}: holds NaN or infinite values; replace them "
+                                "(e.g. numpy.nan_to_num) before making a pool.")
+            channels.setdefault(x.shape[0], name)
+            if len(channels) > 1:
+                first = next(c for c in channels if c != x.shape[0])
+                raise PoolError(f"image {channels[first]!r} has {first} channel(s) but {name!r} "
+                                f"has {x.shape[0]}: every image of a pool needs the same "
+                                "channels. Select or add channels so they match (e.g. x[:1]).")
         return cls(images, grid_crops({k: v.shape for k, v in images.items()}, size, stride))
 
     @property

@@ -11,6 +11,7 @@ from im2im_helpers.active import (
     static_figure,
     stroke_pixels,
 )
+from im2im_helpers.active.canvas import display_size
 
 
 def two_discs(touching: bool = True) -> np.ndarray:
@@ -110,6 +111,25 @@ def test_the_widget_draws_forwards_strokes_and_saves_on_accept(tmp_path):
     assert [v.version for v in canvas.saved_versions] == [1]
     assert "saved version 1" in canvas.status.value
     np.testing.assert_array_equal(store.read("img0-y0-x0"), canvas.labels)
+
+
+def test_the_widget_is_shown_large_while_strokes_stay_in_image_pixels(tmp_path):
+    """A 64-pixel crop is shown 448 screen pixels wide (CSS size) by default; the canvas keeps
+    its own pixels (scale chosen to fill the shown size) and the mouse, which ipycanvas reports
+    in canvas pixels, still lands on the image pixel under it."""
+    editor = MaskEditor(np.zeros((1, 64, 32)), crop="c", store=AnnotationStore(tmp_path))
+    canvas = AnnotationCanvas(editor, radius=0)
+    assert canvas.scale == 7 and (canvas.canvas.width, canvas.canvas.height) == (224, 448)
+    assert canvas.display_size == (448, 224)
+    assert (canvas.canvas.layout.width, canvas.canvas.layout.height) == ("224px", "448px")
+    canvas.mouse_down(7 * 20.5, 7 * 50.5)  # image pixel (50, 20)
+    canvas.mouse_up(7 * 20.5, 7 * 50.5)
+    assert np.argwhere(canvas.labels).tolist() == [[50, 20]]
+    own = AnnotationCanvas(editor, scale=2, display=None)
+    assert own.display_size == (128, 64) and own.canvas.layout.width == "64px"
+    assert display_size((24, 40), 4, 400) == (240, 400)
+    with pytest.raises(ValueError, match="display=0"):
+        AnnotationCanvas(editor, display=0)
 
 
 def test_the_static_figure_shows_crop_and_mask(tmp_path):

@@ -58,6 +58,14 @@ def test_savings_are_computed_from_the_curve():
     assert "did not reach" in worse["statement"]
 
 
+def test_no_savings_are_claimed_when_the_baseline_never_improved():
+    """Random sampling that ends below its start is reached at once, but nothing was saved."""
+    flat = savings(summarise(rows({"uncertainty": [[0.5, 0.5, 0.5]] * 2,
+                                   "random": [[0.5, 0.45, 0.48]] * 2})))
+    assert flat["reached_at"] == 1 and flat["saved"] is None and flat["saved_fraction"] is None
+    assert "nothing to save" in flat["statement"] and "1 annotated crop)" in flat["statement"]
+
+
 def test_one_seed_is_refused(tmp_path, pool_data):
     with pytest.raises(ValueError, match="two seeds"):
         learning_curve(tmp_path, *pool_data, seeds=(0,))

@@ -92,3 +92,9 @@ def test_random_sampling_follows_the_seeded_order(tmp_path, pool_data, tiny_conf
     loop.annotate(loop.initial_crops(), SimulatedAnnotator(None), truth_of(loop, truths))
     loop.train()
     assert loop.propose() == random_order(loop.pool.ids, 5)[1:3]
+
+
+def test_whole_images_are_predicted_in_windows_larger_than_the_patch():
+    assert LoopConfig(crop=32).prediction_window == (128, 128)
+    assert LoopConfig(crop=32, patch=16).prediction_window == (64, 64)
+    assert LoopConfig(crop=32, predict_window=48).prediction_window == (48, 48)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from im2im_helpers.active import Pool, PoolError, grid_crops
+from im2im_helpers.active import ActiveLoop, LoopConfig, Pool, PoolError, grid_crops
 
 
 def test_the_grid_covers_each_image_and_ids_are_safe():
@@ -25,3 +25,14 @@ def test_a_pool_reads_back_only_over_the_same_images(tmp_path):
         Pool.read(tmp_path / "pool.json", {"a": images["a"] + 1})
     with pytest.raises(PoolError, match="not among"):
         Pool.read(tmp_path / "pool.json", {"b": images["a"]})
+
+
+def test_an_empty_or_mixed_image_set_is_refused_before_the_loop_writes(tmp_path):
+    folder = tmp_path / "loop"
+    for images, words in [({}, "no images given"),
+                          ({"a": np.zeros((1, 64, 64)), "b": np.zeros((2, 64, 64))},
+                           r"image 'a' has 1 channel\(s\) but 'b' has 2: .*same channels"),
+                          ({"a": np.full((1, 64, 64), np.nan)}, "'a': holds NaN")]:
+        with pytest.raises(PoolError, match=words):
+            ActiveLoop(folder, images, LoopConfig(crop=32))
+    assert not folder.exists()

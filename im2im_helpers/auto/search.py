@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import optuna
 
@@ -160,11 +161,39 @@ def scores(model, pairs: Pairs, task: AutoTask, patch: Sequence[int],
 WEIGHTS = "weights.pt"
 
 
+class StepTimer(L.Callback):
+    """Seconds per training step on ``clock``, from the end of the first step to the end of the
+    last: what a longer run of the same configuration costs per step (epoch ends and checkpoints
+    included), without Lightning's set-up and the first step's warm-up, which a short fold would
+    otherwise spread over its few steps."""
+
+    def __init__(self, clock: Callable[[], float]):
+        self.clock = clock
+        self.first: float | None = None
+        self.last: float | None = None
+        self.steps = 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        now = self.clock()
+        if self.first is None:
+            self.first = now
+        else:
+            self.steps, self.last = self.steps + 1, now
+
+    @property
+    def step_s(self) -> float | None:
+        """Seconds per step after the first (``None`` before two steps)."""
+        if not self.steps or self.first is None or self.last is None:
+            return None
+        return (self.last - self.first) / self.steps
+
+
 @dataclass
 class FoldResult:
     """One fold of a trial: ``score`` on its held-out pairs, ``seconds`` of the whole fold
-    (training and scoring), ``step_s`` seconds per training step as observed inside Lightning
-    (set-up included, so a little pessimistic)."""
+    (training and scoring), ``step_s`` seconds per training step after the first, as observed
+    inside Lightning (:class:`StepTimer`; set-up and warm-up are the final run's
+    :data:`~im2im_helpers.auto.budget.OVERHEAD_S`)."""
 
     score: float
     seconds: float
@@ -182,9 +211,10 @@ def train_and_score(candidate: Candidate, split, task: AutoTask, folder: Path,
     cfg = replace(candidate.config, data=replace(candidate.config.data,
                                                  split=SplitConfig(**split.config)))
     start = clock()
+    timer = StepTimer(clock)
     dm = data.patches(split, cfg.data.patches)
     run = train.fit(config.build_task(cfg), dm, folder, cfg.train, overwrite=True,
-                    progress=False)
+                    progress=False, callbacks=[timer])
     trained = clock() - start
     steps = int(run.trainer.global_step)
     value = score(run.model, split.test, task, cfg.data.patches.patch)
@@ -192,7 +222,7 @@ def train_and_score(candidate: Candidate, split, task: AutoTask, folder: Path,
     io.write_bytes(folder / WEIGHTS, lambda f: torch.save(state, f))
     if not keep_checkpoints:
         shutil.rmtree(folder / train.CHECKPOINTS, ignore_errors=True)
-    return FoldResult(value, clock() - start, trained / steps if steps else None)
+    return FoldResult(value, clock() - start, timer.step_s or (trained / steps if steps else None))
 
 
 def fold_weights(trials_dir: Path, result: dict) -> Path | None:

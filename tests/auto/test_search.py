@@ -119,3 +119,29 @@ def test_the_command_line_end_to_end(tmp_path, tiny_folder, good_and_bad, capsys
     assert config.load(out / "best.yaml").train.max_time_s is None  # no wall-clock guard
     assert json.loads((out / "split.json").read_text())["names"]["test"] == ["p0", "p1"]
     assert config.load(out / "best.yaml").task.hparams["lr"] == 1e-2
+
+
+def test_the_step_time_leaves_out_set_up_and_the_first_step():
+    """A fold of a few steps after seconds of set-up: the final run is planned at the steps'
+    own pace (here 0.5 s), not at the fold's time spread over its steps (about 2.9 s)."""
+    from im2im_helpers.auto.search import StepTimer
+
+    ticks = iter([12.0, 12.5, 13.0, 13.5, 14.0, 14.5])  # the first step ends after 12 s
+    timer = StepTimer(lambda: next(ticks))
+    assert timer.step_s is None
+    timer.on_train_batch_end(None, None, None, None, 0)
+    assert timer.step_s is None  # one step says nothing about the pace
+    for i in range(1, 6):
+        timer.on_train_batch_end(None, None, None, None, i)
+    assert timer.steps == 5 and timer.step_s == pytest.approx(0.5)
+
+
+def test_a_fold_reports_the_pace_of_its_steps(tiny_folder, good_and_bad, tmp_path):
+    from im2im_helpers.auto.kinds import get_task
+    from im2im_helpers.auto.search import train_and_score
+
+    pairs = data.load(tiny_folder)
+    split = data.split(pairs, test=2, val=0, seed=0)
+    fold = train_and_score(good_and_bad[0], split, get_task("labelfree"), tmp_path / "fold")
+    assert fold.step_s is not None and 0 < fold.step_s < fold.seconds
+    assert (tmp_path / "fold" / "weights.pt").is_file()

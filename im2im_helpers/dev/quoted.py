@@ -58,6 +58,7 @@ METRICS: tuple[tuple[str, str], ...] = (
     (r"\bPSNR\b", r"^psnr$"),
     (r"\bNRMSE\b", r"^nrmse$"),
     (r"\bDice\b", r"(^|_)dice$"),
+    (r"\bcheckerboard(?:\s+ratio)?\b", r"^checkerboard$"),
     (r"\bmerges?\b", r"^merges$"),
     (r"\bsplits?\b", r"^splits$"),
     (r"\bhf_ratio\b|\bfine[-\s]detail(?:\s+ratio)?\b", r"^hf_ratio$"),
@@ -459,7 +460,8 @@ def check_repository(root: Path) -> list[Violation]:
 LABELS: Mapping[str, str] = {
     "unet": "U-Net", "unet_tta": "U-Net + TTA", "input": "input", "noisy": "noisy input",
     "gaussian": "Gaussian", "nl_means": "non-local means", "supervised": "supervised U-Net",
-    "noise2void": "Noise2Void", "richardson_lucy": "Richardson–Lucy", "otsu": "Otsu",
+    "noise2void": "Noise2Void", "noise2void_tta": "Noise2Void + TTA", "n2v2": "N2V2",
+    "n2v2_tta": "N2V2 + TTA", "richardson_lucy": "Richardson–Lucy", "otsu": "Otsu",
     "otsu_watershed": "Otsu + watershed", "three_class": "3-class U-Net + watershed",
     "embedding": "embeddings", "fcn": "FCN", "pix2pix": "pix2pix", "cyclegan": "CycleGAN",
     "ridge_rgb": "linear colour model (RGB)", "ridge_od": "linear colour model (optical density)",
@@ -472,6 +474,7 @@ LABELS: Mapping[str, str] = {
 }
 METRIC_LABELS: Mapping[str, str] = {
     "pearson": "Pearson r", "ssim": "SSIM", "psnr": "PSNR", "dice": "Dice", "iou": "IoU",
+    "checkerboard": "checkerboard ratio",
     "ap50": "AP@0.5", "ap75": "AP@0.75", "matched_iou": "matched IoU", "hf_ratio": "hf_ratio",
     "intensity_distance": "intensity distance", "judge_dice": "judge Dice",
 }

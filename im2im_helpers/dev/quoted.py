@@ -59,6 +59,7 @@ METRICS: tuple[tuple[str, str], ...] = (
     (r"\bNRMSE\b", r"^nrmse$"),
     (r"\bDice\b", r"(^|_)dice$"),
     (r"\bcheckerboard(?:\s+ratio)?\b", r"^checkerboard$"),
+    (r"\b[Cc]ross-validation\b", r"^cv_mean$"),
     (r"\bmerges?\b", r"^merges$"),
     (r"\bsplits?\b", r"^splits$"),
     (r"\bhf_ratio\b|\bfine[-\s]detail(?:\s+ratio)?\b", r"^hf_ratio$"),

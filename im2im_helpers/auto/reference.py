@@ -79,9 +79,13 @@ def split_of(result: AutoResult) -> Split:
     AutoError
         When its folder holds no report or its ``split.json`` is not the study's.
     """
-    content = run_content(result)
+    return split_in(run_content(result), Path(result.out))
+
+
+def split_in(content: dict, out: Path) -> Split:
+    """The split of the automatic run whose report is ``content`` and folder ``out``."""
     pairs, _, _ = load_pairs(content["source"], get_task(content["task"]))
-    return test_split(pairs, Path(result.out) / "split.json", content["setup"])
+    return test_split(pairs, out / "split.json", content["setup"])
 
 
 def hand_recipe(result: AutoResult, out: str | os.PathLike, *, epochs: int | None = None,
@@ -123,7 +127,7 @@ def hand_recipe(result: AutoResult, out: str | os.PathLike, *, epochs: int | Non
     content = run_content(result)
     task = get_task(content["task"])
     first = Candidate.from_dict(content["setup"]["proposed"][0])
-    split = split_of(result)
+    split = split_in(content, Path(result.out))
     recipe = recipes(task, profile_data(split.train))[0]
     if recipe.name != first.name or recipe.epochs is None:
         raise AutoError(f"{Path(result.out) / JSON}: the first candidate is {first.name!r}, "

@@ -5,9 +5,12 @@ allows one trial and the final run.
 The final model is what the user keeps, so it gets a fixed share of the budget
 (:data:`FINAL_SHARE`) plus whatever the search leaves unused; the search fits into the rest:
 fewer folds (down to 2) and fewer candidates (the tutorials' recipes first) when the budget is
-small. Every schedule is fitted to its time in whole epochs (:func:`fit_schedule`), so a
-one-cycle or cosine schedule anneals to its end; the time limit given to Lightning is only a
-guard against a machine that slows down.
+small. When the budget affords a single candidate there is nothing to choose: unless an
+estimate of its score is asked for, no cross-validation runs and the final model gets all the
+time (:func:`make_plan`), and the plan names the budget a choice would need. Every schedule
+is fitted to its time in whole epochs (:func:`fit_schedule`), so a one-cycle or cosine
+schedule anneals to its end; the time limit given to Lightning is only a guard against a
+machine that slows down.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ LOADING_FACTOR = 1.75
 #: :data:`GUARD_S`: it stops a run only when the machine has become much slower than measured.
 GUARD_FACTOR = 1.5
 GUARD_S = 10.0
+#: Training steps of the short run that observes a candidate's step time inside Lightning when no
+#: fold did (a single candidate, not cross-validated): its set-up costs :data:`OVERHEAD_S`.
+OBSERVED_STEPS = 20
 #: How the budget is counted: ``"wall"`` seconds, or ``"cpu"`` seconds of this process (all its
 #: threads; a fair budget on a machine shared with other work, where wall seconds buy less).
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.monotonic, "cpu": time.process_time}
@@ -89,6 +95,14 @@ class Plan:
     clock : str
         How seconds are counted (a key of :data:`CLOCKS`): with ``"cpu"``, runs get no
         wall-clock guard (their schedules bound them).
+    choice_budget_s : float or None
+        When the plan affords a single candidate of several: the least budget (seconds, the
+        same loading and measuring) whose plan cross-validates two of them.
+
+    Notes
+    -----
+    ``folds == 0``: no cross-validation (a single candidate and no estimate asked for); the
+    candidate is the winner and ``final_s`` is all the training time there is.
     """
 
     budget_s: float
@@ -99,6 +113,12 @@ class Plan:
     search_deadline_s: float
     warm_start: bool = True
     clock: str = "wall"
+    choice_budget_s: float | None = None
+
+    @property
+    def cross_validates(self) -> bool:
+        """Whether the plan runs a cross-validation (``folds > 0``)."""
+        return self.folds > 0
 
     def to_dict(self) -> dict:
         """Plain values (for JSON)."""
@@ -106,6 +126,13 @@ class Plan:
 
     def lines(self) -> list[str]:
         """The plan as sentences for the report."""
+        choice = (f" A choice between the first two candidates needs about "
+                  f"{math.ceil(self.choice_budget_s / 30) / 2:g} min."
+                  if self.choice_budget_s else "")
+        if not self.cross_validates:
+            return [f"budget {self.budget_s / 60:.1f} min: it affords a single candidate, so "
+                    "there is nothing to choose; no cross-validation, the candidate trains "
+                    f"about {self.final_s:.0f} s on all training pairs.{choice}"]
         start = ("from the weights of its best fold model" if self.warm_start
                  else "from random weights")
         return [f"budget {self.budget_s / 60:.1f} min: {self.trials} candidate(s) x "
@@ -199,12 +226,16 @@ def wanted_training(candidate: Candidate, n_train: int) -> float:
 
 
 def make_plan(budget_s: float, elapsed_s: float, candidates: list[Candidate], n_cv: int,
-              folds: int, warm_start: bool = True, clock: str = "wall") -> Plan:
+              folds: int, warm_start: bool = True, clock: str = "wall",
+              estimate_single: bool = False) -> Plan:
     """Fit the final run and the candidates' cross-validation into ``budget_s``.
 
     The final run gets :data:`FINAL_SHARE` of the time left; the search the rest, with as many
     folds (at most ``folds``, at least 2) as let the first candidate train :data:`MIN_STEPS`
-    steps per fold, then as many candidates as can each train that long.
+    steps per fold, then as many candidates as can each train that long. When that is a single
+    candidate, there is nothing to choose: unless ``estimate_single``, the plan has no folds and
+    the final run gets all the time (folds that only estimate a score would take it from the
+    model the user keeps).
 
     Parameters
     ----------
@@ -222,6 +253,9 @@ def make_plan(budget_s: float, elapsed_s: float, candidates: list[Candidate], n_
         Record that the final run starts from the winner's best fold model.
     clock : str
         How the seconds are counted (:data:`CLOCKS`).
+    estimate_single : bool
+        Cross-validate a single affordable candidate all the same, for an estimate of its score
+        (at the cost of the final model's training time).
 
     Raises
     ------
@@ -262,9 +296,34 @@ def make_plan(budget_s: float, elapsed_s: float, candidates: list[Candidate], n_
     if train_s < least[0]:  # the share left for the search is too small: take from the final
         train_s = least[0]
         final_s = available - k * (train_s + OVERHEAD_S) - OVERHEAD_S
+    choice = None
+    if trials == 1 and len(candidates) > 1:
+        choice = least_choice_budget(budget_s, elapsed_s, candidates, n_cv, folds)
+    if trials == 1 and not estimate_single:  # the final run, after observing its pace
+        observing = OVERHEAD_S + OBSERVED_STEPS * (candidates[0].step_seconds or 0.1) * (
+            LOADING_FACTOR)
+        return Plan(budget_s, 0, 0.0, float(available - OVERHEAD_S - observing), 1,
+                    float(elapsed_s), False, clock, choice)
     deadline = budget_s - RESERVE_S - final_s - OVERHEAD_S
     return Plan(budget_s, k, float(train_s), float(final_s), trials, float(deadline),
-                bool(warm_start), clock)
+                bool(warm_start), clock, choice)
+
+
+def least_choice_budget(budget_s: float, elapsed_s: float, candidates: list[Candidate],
+                        n_cv: int, folds: int) -> float:
+    """The least budget (seconds, to 1 %) above ``budget_s`` whose plan cross-validates the
+    first two of ``candidates`` (with the same ``elapsed_s`` for loading and measuring)."""
+    def trials(seconds: float) -> int:
+        return make_plan(seconds, elapsed_s, candidates[:2], n_cv, folds,
+                         estimate_single=True).trials
+
+    low, high = budget_s, 2 * budget_s
+    while trials(high) < 2:
+        low, high = high, 2 * high
+    while high - low > 0.01 * high:
+        middle = (low + high) / 2
+        low, high = (middle, high) if trials(middle) < 2 else (low, middle)
+    return float(high)
 
 
 def fit_schedule(config: RunConfig, candidate: Candidate, seconds: float, n_train: int,
@@ -293,13 +352,16 @@ def fit_schedule(config: RunConfig, candidate: Candidate, seconds: float, n_trai
     step = step_s or (candidate.step_seconds or 0) * LOADING_FACTOR
     why = (f"{epochs} epoch(s) of {spi} patches per pair on {n_train} pairs: about "
            f"{epochs * epoch:.0f} s at {step:.3f} s per step "
-           f"({'as observed in its folds' if step_s else 'measured'})")
+           f"({'as observed in training' if step_s else 'measured'})")
     return fitted, why
 
 
 def fit_candidate(candidate: Candidate, plan: Plan, n_cv: int) -> Candidate:
     """``candidate`` with its schedule fitted to ``plan.train_s`` per fold
-    (:func:`fit_schedule`); its ``train.max_epochs`` is the upper bound."""
+    (:func:`fit_schedule`); its ``train.max_epochs`` is the upper bound. Unchanged when the
+    plan has no folds."""
+    if not plan.cross_validates:
+        return candidate
     n_fold, _ = fold_sizes(n_cv, plan.folds)
     fitted, why = fit_schedule(candidate.config, candidate, plan.train_s, n_fold,
                                guard=plan.clock == "wall")
@@ -310,6 +372,6 @@ def final_config(candidate: Candidate, original: RunConfig, seconds: float, n_tr
                  step_s: float | None = None, guard: bool = True) -> tuple[RunConfig, str]:
     """The winner's configuration for the final run: ``original`` (the candidate as proposed,
     before it was fitted to a fold) with its schedule refitted to ``seconds`` of training on
-    all ``n_train`` training pairs at ``step_s`` (observed in its folds) — more epochs, not a
+    all ``n_train`` training pairs at ``step_s`` (observed in training) — more epochs, not a
     schedule cut short; with why."""
     return fit_schedule(original, candidate, seconds, n_train, step_s, guard)

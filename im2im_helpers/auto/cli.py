@@ -40,6 +40,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="count the budget in wall-clock seconds (default) or in CPU seconds of "
                         "this process (fair on a machine shared with other work)")
+    p.add_argument("--estimate-single", action="store_true",
+                   help="cross-validate even when the budget affords a single candidate, for an "
+                        "estimate of its score (by default there is nothing to choose and the "
+                        "final model trains for the whole budget)")
     p.add_argument("--no-tta", action="store_true",
                    help="test without test-time augmentation (flips)")
     p.add_argument("--test", type=test_value,
@@ -85,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
                       max_trials=args.max_trials,
                       retrain=not args.search_only, overwrite=args.overwrite,
                       heartbeat_s=args.heartbeat_s, warm_start=not args.no_warm_start,
-                      tta=not args.no_tta, clock=args.clock, log=None if args.quiet else print)
+                      tta=not args.no_tta, clock=args.clock,
+                      estimate_single=args.estimate_single, log=None if args.quiet else print)
     print(f"report: {result.report}")
     if result.best is not None and result.test_score is not None:
         print(f"chosen: {result.best}; test {result.metric} {result.test_score:.4f}; "

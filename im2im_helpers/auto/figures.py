@@ -17,8 +17,9 @@ def plot_cv_vs_test(results: Mapping[str, AutoResult],
                     references: Mapping[str, Mapping[str, float]] | None = None,
                     path: str | os.PathLike | None = None) -> plt.Figure:
     """One panel per automatic run: each evaluated candidate's cross-validation mean with its
-    spread over folds (the bar spans the lowest and highest fold), the winner's test score, and
-    reference test scores (a baseline, the hand recipe) as horizontal lines.
+    spread over folds (the bar spans the lowest and highest fold), the winner's test score (on
+    its own when the budget afforded no cross-validation), and reference test scores (a
+    baseline, the hand recipe) as horizontal lines.
 
     Parameters
     ----------
@@ -45,9 +46,14 @@ def plot_cv_vs_test(results: Mapping[str, AutoResult],
             if name == result.best and result.test_score is not None:
                 ax.plot(x, result.test_score, "*", ms=14, color="tab:red",
                         label="chosen model on the test pairs")
+        names = list(done)
+        if result.best not in done and result.test_score is not None:  # not cross-validated
+            names.append(f"{result.best}\n(not cross-validated)")
+            ax.plot(len(done), result.test_score, "*", ms=14, color="tab:red",
+                    label="chosen model on the test pairs")
         for (label, value), style in zip(references.get(title, {}).items(), ("--", ":", "-.")):
             ax.axhline(value, ls=style, color="0.3", label=f"{label} (test)")
-        ax.set_xticks(range(len(done)), list(done), rotation=15, fontsize=8)
+        ax.set_xticks(range(len(names)), names, rotation=15, fontsize=8)
         ax.set_ylabel(result.metric)
         ax.set_title(title)
         ax.legend(fontsize=7, loc="best")

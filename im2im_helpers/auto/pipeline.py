@@ -27,6 +27,7 @@ from im2im_helpers.auto.search import (
     default_storage,
     fold_weights,
     make_folds,
+    observe_step,
     open_study,
     quiet,
     scores,
@@ -40,6 +41,8 @@ MARKER = "auto.json"
 #: Everything :func:`run` writes into its output folder.
 ENTRIES = frozenset({MARKER, "study.db", "split.json", "folds", "trials", "final", "best.yaml",
                      "auto_report.md", "auto_report.json"})
+#: The state of the only candidate a budget affords, not cross-validated.
+SINGLE = "chosen without cross-validation (the only candidate the budget affords)"
 #: Version of the setup record kept in the study.
 SETUP_VERSION = 2
 
@@ -192,8 +195,8 @@ def check_folds(n: int, folds: int, source: str) -> int:
 def new_setup(source: str, task: AutoTask, pairs: Pairs, load: LoadConfig, transforms: list,
               out: Path, *, test, shuffle: bool, seed: int, folds: int,
               candidates: Sequence[Candidate] | None, budget_s: float, start: float,
-              log: Callable[[str], None], warm_start: bool = True, clock: str = "wall"
-              ) -> dict:
+              log: Callable[[str], None], warm_start: bool = True, clock: str = "wall",
+              estimate_single: bool = False) -> dict:
     """Split, profile, propose, measure and plan: the record every process of the study uses
     (the candidates as proposed and as fitted to a fold, the folds the plan affords)."""
     try:
@@ -220,8 +223,8 @@ def new_setup(source: str, task: AutoTask, pairs: Pairs, load: LoadConfig, trans
     measured = [c if c.step_seconds else replace(c, step_seconds=measure_step(c, clock=now))
                 for c in proposed]
     plan = budget.make_plan(budget_s, now() - start, measured, len(split.train), k,
-                            warm_start=warm_start, clock=clock)
-    held_out = make_folds(split.train.names, plan.folds, seed)
+                            warm_start=warm_start, clock=clock, estimate_single=estimate_single)
+    held_out = make_folds(split.train.names, plan.folds, seed) if plan.cross_validates else []
     fitted = [budget.fit_candidate(c, plan, len(split.train)) for c in measured]
     for line in plan.lines():
         log(line)
@@ -237,8 +240,8 @@ def run(data_source: str | os.PathLike, task: str, budget_min: float, out: str |
         shuffle: bool = True, seed: int = 0, candidates: Sequence[Candidate] | None = None,
         max_trials: int | None = None, retrain: bool = True, overwrite: bool = False,
         heartbeat_s: int = HEARTBEAT_S, warm_start: bool = True, tta: bool = True,
-        clock: str = "wall", log: Callable[[str], None] | None = print,
-        progress: bool = False) -> AutoResult:
+        clock: str = "wall", estimate_single: bool = False,
+        log: Callable[[str], None] | None = print, progress: bool = False) -> AutoResult:
     """Configure a supervised network automatically by cross-validation within a time budget.
 
     Parameters
@@ -294,6 +297,11 @@ def run(data_source: str | os.PathLike, task: str, budget_min: float, out: str |
         How the budget is counted: ``"wall"`` seconds, or ``"cpu"`` seconds of this process
         (:data:`~im2im_helpers.auto.budget.CLOCKS`; on a machine shared with other work the
         same CPU budget takes longer on the wall). A joining process uses the study's clock.
+    estimate_single : bool
+        Cross-validate even when the budget affords a single candidate, for an estimate of its
+        score (the folds' time is taken from the final model). By default a single affordable
+        candidate is not cross-validated: there is nothing to choose, and the final model
+        trains for the whole budget (the report names the budget a choice would need).
     log : callable or None
         Called with each line of progress (``None``: silent).
     progress : bool
@@ -350,7 +358,7 @@ def run(data_source: str | os.PathLike, task: str, budget_min: float, out: str |
             setup = new_setup(source, auto_task, pairs, load, transforms, out, test=test,
                               shuffle=shuffle, seed=seed, folds=folds, candidates=candidates,
                               budget_s=budget_s, start=start, log=say, warm_start=warm_start,
-                              clock=clock)
+                              clock=clock, estimate_single=estimate_single)
         except AutoError as err:
             if fresh:  # a later call with other settings splits again
                 (out / "split.json").unlink(missing_ok=True)
@@ -374,18 +382,26 @@ def run(data_source: str | os.PathLike, task: str, budget_min: float, out: str |
         now = budget.clock(plan.clock)
         start = now()
     chosen = [Candidate.from_dict(c) for c in setup["candidates"]]
-    search = Search(study, {c.name: c for c in chosen}, split.train,
-                    Folds(setup["folds"], out / "folds", int(setup["seed"])), auto_task,
-                    out / "trials", say, clock=now)
-    if own:
-        deadline = start + plan.search_deadline_s
-    else:
-        keep = (budget.RESERVE_S + plan.final_s + budget.OVERHEAD_S) if retrain else 0.0
-        deadline = start + budget_s - keep
-    search.run(deadline, plan.train_s, max_trials, [c.name for c in chosen][:plan.trials]
-               if own else None, first=own)
+    if plan.cross_validates:
+        search = Search(study, {c.name: c for c in chosen}, split.train,
+                        Folds(setup["folds"], out / "folds", int(setup["seed"])), auto_task,
+                        out / "trials", say, clock=now)
+        if own:
+            deadline = start + plan.search_deadline_s
+        else:
+            keep = (budget.RESERVE_S + plan.final_s + budget.OVERHEAD_S) if retrain else 0.0
+            deadline = start + budget_s - keep
+        search.run(deadline, plan.train_s, max_trials, [c.name for c in chosen][:plan.trials]
+                   if own else None, first=own)
     results = candidate_results(study, [c.name for c in chosen])
     winner = best_candidate(results)
+    if not plan.cross_validates:  # a single affordable candidate: nothing to choose
+        winner = chosen[0].name
+        results[winner]["state"] = SINGLE
+        if retrain:  # the final run's schedule is fitted to the pace observed in Lightning
+            with quiet():
+                results[winner]["step_s"] = observe_step(chosen[0], split,
+                                                         out / "trials" / "step", clock=now)
     content = {"source": source, "task": auto_task.name, "metric": auto_task.metric,
                "storage": url, "study": study_name, "setup": setup, "cv": results,
                "best": winner, "test": None, "seconds": None}

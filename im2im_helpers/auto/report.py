@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from im2im_helpers import io
+from im2im_helpers.auto.budget import Plan
 from im2im_helpers.auto.profile import DataProfile, DeviceProfile
 
 MARKDOWN = "auto_report.md"
@@ -54,15 +55,11 @@ def markdown(content: dict) -> str:
     lines += [f"- {line}" for line in profile.lines()]
     lines += [f"- device: {device.line()}",
               f"- test pairs (never seen by cross-validation): {', '.join(setup['test'])}",
-              f"- {len(setup['folds'])} folds of the training pairs: "
-              + "; ".join(", ".join(f) for f in setup["folds"]), ""]
-    plan = setup["plan"]
-    lines += ["## Plan", "", f"- budget {plan['budget_s'] / 60:.1f} min: {plan['trials']} of "
-              f"{len(setup['candidates'])} candidate(s) fit, {plan['folds']} folds of about "
-              f"{plan['train_s']:.0f} s training each; the winner trains at least "
-              f"{plan['final_s']:.0f} s on all training pairs (and the time the search leaves "
-              "unused)" + (", starting from its best fold model" if plan.get("warm_start")
-                           else ""), "", "## Candidates", ""]
+              (f"- {len(setup['folds'])} folds of the training pairs: "
+               + "; ".join(", ".join(f) for f in setup["folds"]) if setup["folds"]
+               else "- no cross-validation folds"), ""]
+    plan = Plan(**setup["plan"])
+    lines += ["## Plan", "", f"- {plan.lines()[0]}", "", "## Candidates", ""]
     for c in setup["candidates"]:
         lines += [f"### {c['name']}", ""] + [f"- {reason}" for reason in c["reasons"]] + [""]
     lines += ["## Cross-validation", "", *cv_table(content), ""]
@@ -81,8 +78,10 @@ def markdown(content: dict) -> str:
             tta = " with test-time augmentation (flips)" if test.get("tta") else ""
             lines += ["", f"Retrained on all training pairs (`final/`, configuration "
                       f"`best.yaml`){how}. Tested once{tta} on {len(test['pairs'])} held-out "
-                      f"pair(s): {scores}. Cross-validation estimate of {content['metric']}: "
-                      f"{number(cv['mean'])} ± {number(cv['std'])}.", "",
+                      f"pair(s): {scores}. " + (
+                          f"Cross-validation estimate of {content['metric']}: "
+                          f"{number(cv['mean'])} ± {number(cv['std'])}." if cv["mean"] is not
+                          None else "Not cross-validated: no estimate before the test."), "",
                       "Train it again with `python -m im2im_helpers train best.yaml --out RUN`."]
         else:
             lines += ["", "Not retrained by this process (search only, or trials still "

@@ -24,6 +24,7 @@ import numpy as np
 import optuna
 
 from im2im_helpers import config, data, io, metrics, predict, train
+from im2im_helpers.auto.budget import OBSERVED_STEPS
 from im2im_helpers.auto.candidates import Candidate
 from im2im_helpers.auto.kinds import AutoTask
 from im2im_helpers.data import Pairs, SplitConfig
@@ -223,6 +224,29 @@ def train_and_score(candidate: Candidate, split, task: AutoTask, folder: Path,
     if not keep_checkpoints:
         shutil.rmtree(folder / train.CHECKPOINTS, ignore_errors=True)
     return FoldResult(value, clock() - start, timer.step_s or (trained / steps if steps else None))
+
+
+def observe_step(candidate: Candidate, split, folder: Path,
+                 clock: Callable[[], float] = time.perf_counter,
+                 steps: int = OBSERVED_STEPS) -> float | None:
+    """Seconds per training step of ``candidate`` on ``split.train`` as Lightning runs it
+    (data loading and augmentation included; :class:`StepTimer`), from a run of about
+    ``steps`` steps in ``folder``, which is deleted afterwards: what the final run's schedule is
+    fitted to when no fold has shown the pace (a bare step times a fixed factor can be off by
+    2x either way, depending on how much of a step is loading)."""
+    patches = candidate.config.data.patches
+    per_image = max(1, -(-steps * patches.batch_size // len(split.train)))
+    cfg = replace(candidate.config, data=replace(
+        candidate.config.data, split=SplitConfig(**split.config),
+        patches=replace(patches, samples_per_image=per_image)),
+        train=replace(candidate.config.train, max_epochs=1))
+    timer = StepTimer(clock)
+    try:
+        train.fit(config.build_task(cfg), data.patches(split, cfg.data.patches), folder,
+                  cfg.train, overwrite=True, progress=False, callbacks=[timer])
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return timer.step_s
 
 
 def fold_weights(trials_dir: Path, result: dict) -> Path | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -112,15 +113,40 @@ def test_the_final_model_gets_its_share_and_a_small_budget_gets_fewer_folds(tiny
     assert (big.folds, big.trials) == (3, 2)
     available = 0.95 * (3600 - 5.0 - budget.RESERVE_S)
     assert big.final_s == pytest.approx(budget.FINAL_SHARE * available)
-    small = budget.make_plan(120, 5.0, long, n_cv=8, folds=3)
+    small = budget.make_plan(120, 5.0, long, n_cv=8, folds=3, estimate_single=True)
     assert (small.folds, small.trials) == (2, 1)  # too little for 3 folds of 100 steps
     share = budget.FINAL_SHARE * 0.95 * (120 - 5.0 - budget.RESERVE_S)
     assert small.final_s == pytest.approx(share) and small.train_s >= budget.MIN_TRAIN_S
 
 
+def test_a_budget_for_a_single_candidate_trains_it_for_all_the_time_and_names_a_choices_budget(
+        tiny_folder):
+    long = [replace(tiny_candidate(tiny_folder, name, 1e-2, 300), step_seconds=0.1)
+            for name in ("first", "second")]
+    single = budget.make_plan(120, 5.0, long, n_cv=8, folds=3)
+    # nothing to choose: no folds, and the final model gets all the time the folds would take
+    assert (single.folds, single.trials, single.cross_validates) == (0, 1, False)
+    observing = budget.OVERHEAD_S + budget.OBSERVED_STEPS * 0.1 * budget.LOADING_FACTOR
+    assert single.final_s == pytest.approx(0.95 * (120 - 5.0 - budget.RESERVE_S)
+                                           - budget.OVERHEAD_S - observing)
+    estimated = budget.make_plan(120, 5.0, long, n_cv=8, folds=3, estimate_single=True)
+    assert single.final_s > estimated.final_s + estimated.folds * estimated.train_s
+    assert budget.fit_candidate(long[0], single, n_cv=8) == long[0]
+    # the budget named for a choice affords two candidates; 2 % less does not
+    need = single.choice_budget_s
+    assert 120 < need < 3600
+    assert budget.make_plan(need, 5.0, long, n_cv=8, folds=3).trials == 2
+    assert budget.make_plan(0.98 * need, 5.0, long, n_cv=8, folds=3).trials == 1
+    assert f"needs about {math.ceil(need / 30) / 2:g} min" in single.lines()[0]
+    assert "nothing to choose" in single.lines()[0]
+    # a single candidate given has nothing to choose between and names no budget for a choice
+    alone = budget.make_plan(120, 5.0, long[:1], n_cv=8, folds=3)
+    assert alone.folds == 0 and alone.choice_budget_s is None
+
+
 def test_the_final_schedule_is_refitted_in_whole_epochs_not_cut_by_its_time_guard(tiny_folder):
     proposed = replace(tiny_candidate(tiny_folder, "c", 1e-2, 300), step_seconds=0.5)
-    plan = budget.make_plan(240, 5.0, [proposed], n_cv=8, folds=2)
+    plan = budget.make_plan(240, 5.0, [proposed], n_cv=8, folds=2, estimate_single=True)
     fold = budget.fit_candidate(proposed, plan, n_cv=8)
     final, why = budget.final_config(fold, proposed.config, 120.0, n_train=8, step_s=0.5)
     patches = final.data.patches
@@ -129,7 +155,7 @@ def test_the_final_schedule_is_refitted_in_whole_epochs_not_cut_by_its_time_guar
     assert 0.8 * 120 <= planned <= 120  # the time is filled ...
     assert final.train.max_epochs > fold.config.train.max_epochs  # ... with more epochs,
     assert final.train.max_time_s >= budget.GUARD_FACTOR * planned  # not cut by the guard
-    assert "as observed in its folds" in why
+    assert "as observed in training" in why
 
 
 def notebook_defaults(name: str) -> dict:

@@ -145,3 +145,37 @@ def test_a_fold_reports_the_pace_of_its_steps(tiny_folder, good_and_bad, tmp_pat
     fold = train_and_score(good_and_bad[0], split, get_task("labelfree"), tmp_path / "fold")
     assert fold.step_s is not None and 0 < fold.step_s < fold.seconds
     assert (tmp_path / "fold" / "weights.pt").is_file()
+
+
+def test_a_single_candidate_is_not_cross_validated_unless_an_estimate_is_asked_for(
+        tmp_path, tiny_folder, good_and_bad, capsys):
+    good = good_and_bad[0]
+    alone = run(tiny_folder, "denoising", 1.0, tmp_path / "alone", folds=3, test=2,
+                candidates=[good], log=None)
+    # nothing to choose: no folds, no trials, the one candidate trained on all training pairs
+    assert alone.best == "good" and alone.cv["good"]["fold_scores"] == []
+    assert alone.cv["good"]["state"].startswith("chosen without cross-validation")
+    assert not list(alone.out.glob("trials/*")) and not (alone.out / "folds").exists()
+    record = json.loads((alone.out / "auto_report.json").read_text())
+    # its schedule fitted to the pace observed in a short run inside Lightning
+    assert alone.cv["good"]["step_s"] > 0 and "as observed in training" in record["final"][
+        "schedule"]
+    assert record["setup"]["plan"]["folds"] == 0 and record["setup"]["folds"] == []
+    assert record["final"]["start"] == "from random weights" and record["final"]["steps"] > 0
+    assert alone.metric == "psnr" and 10 < alone.test_score == alone.test_scores["psnr"]
+    text = alone.report.read_text()
+    assert "nothing to choose" in text and "Not cross-validated" in text
+    # asked for an estimate, the same budget cross-validates it first
+    estimated = run(tiny_folder, "denoising", 1.0, tmp_path / "estimated", folds=3, test=2,
+                    candidates=[good], log=None, estimate_single=True)
+    assert estimated.cv["good"]["state"] == "complete"
+    assert len(estimated.cv["good"]["fold_scores"]) >= 2
+    assert json.loads(estimated.report.with_suffix(".json").read_text())["final"][
+        "start"].startswith("from trials/")
+    # the command line asks for it with --estimate-single
+    assert main(["auto", str(tiny_folder), "--task", "denoising", "--budget-min", "1", "--out",
+                 str(tmp_path / "cli"), "--folds", "2", "--test", "2", "--quiet",
+                 "--estimate-single", "--candidates",
+                 str(config.save(good.config, tmp_path / "good.yaml"))]) == 0
+    assert json.loads((tmp_path / "cli" / "auto_report.json").read_text())["cv"]["good"][
+        "state"] == "complete"

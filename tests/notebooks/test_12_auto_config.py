@@ -38,4 +38,5 @@ def test_smoke_run(run_tutorial):
         assert hand.train.max_epochs == 1  # the smoke level's HAND_EPOCHS
         assert hand.data.split.path == best.data.split.path  # the same held-out images
     assert record["budget_min"] == 1.2 and record["clock"] == "wall"
+    assert record["estimate_single"] is True  # the smoke level cross-validates its one candidate
     assert (folder / "figures" / "cv_vs_test.png").is_file()

@@ -37,6 +37,7 @@ def test_smoke_run(run_tutorial):
         hand = config.load(folder / name / "hand" / "config.yaml")
         assert hand.train.max_epochs == 1  # the smoke level's HAND_EPOCHS
         assert hand.data.split.path == best.data.split.path  # the same held-out images
-    assert record["budget_min"] == 1.2 and record["clock"] == "wall"
+    # CPU seconds at the smoke level: the same work on an idle or a busy machine
+    assert record["budget_min"] == 1.2 and record["clock"] == "cpu"
     assert record["estimate_single"] is True  # the smoke level cross-validates its one candidate
     assert (folder / "figures" / "cv_vs_test.png").is_file()

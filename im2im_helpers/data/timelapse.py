@@ -21,16 +21,19 @@ STARTS = ("repeat", "drop")
 
 def check_clip_options(frames: int, start: str, length: int) -> None:
     """Raise ``ValueError`` with what to give when ``frames`` or ``start`` cannot make clips
-    from ``length`` time points."""
+    from ``length`` time points (a series shorter than one clip is refused whatever
+    ``start``)."""
     if not isinstance(frames, (int, np.integer)) or frames < 1:
         raise ValueError(f"frames={frames!r}: give a whole number of frames per clip, 1 or more "
                          "(1: no temporal context).")
     if start not in STARTS:
         raise ValueError(f"start={start!r}: choose 'repeat' (the first frame stands in for the "
                          "missing earlier ones) or 'drop' (no clip for the first frames).")
-    if start == "drop" and frames > length:
-        raise ValueError(f"frames={frames} but the series has {length} time points: with "
-                         "start='drop' no clip is left; give fewer frames or start='repeat'.")
+    if frames > length:
+        raise ValueError(f"frames={frames} but the series has {length} time points: no clip "
+                         "would hold a frame's real predecessors (start='drop' would leave none, "
+                         f"start='repeat' only copies of the first frame); give frames <= "
+                         f"{length}, or a longer series.")
 
 
 def clip_indices(t: int, frames: int) -> list[int]:

@@ -59,6 +59,9 @@ METRICS: tuple[tuple[str, str], ...] = (
     (r"\bNRMSE\b", r"^nrmse$"),
     (r"\bDice\b", r"(^|_)dice$"),
     (r"\bcheckerboard(?:\s+ratio)?\b", r"^checkerboard$"),
+    (r"\bEPE\b|\bendpoint\s+error\b", r"^epe$"),
+    (r"\bNCC\b", r"^ncc$"),
+    (r"\bfolding(?:\s+fraction)?\b|\bfolds\s+a\s+fraction\b", r"^folding$"),
     (r"\b[Cc]ross-validation\b", r"^cv_mean$"),
     (r"\bmerges?\b", r"^merges$"),
     (r"\bsplits?\b", r"^splits$"),
@@ -472,14 +475,20 @@ LABELS: Mapping[str, str] = {
     "real": "real images",
     "embedding_transmitted": "embeddings", "otsu_watershed_transmitted": "Otsu + watershed",
     "otsu_watershed_hoechst": "Otsu + watershed on the Hoechst stain",
+    "localnet": "LocalNet", "tvl1": "TV-L1", "identity": "no registration",
+    "phase_correlation": "phase correlation", "recurrent": "recurrent U-Net",
+    "unet_same_steps": "U-Net at equal steps", "unet_avg": "U-Net averaged over frames",
+    "recurrent_no_context": "recurrent U-Net without context",
 }
 METRIC_LABELS: Mapping[str, str] = {
     "pearson": "Pearson r", "ssim": "SSIM", "psnr": "PSNR", "dice": "Dice", "iou": "IoU",
     "checkerboard": "checkerboard ratio",
     "ap50": "AP@0.5", "ap75": "AP@0.75", "matched_iou": "matched IoU", "hf_ratio": "hf_ratio",
     "intensity_distance": "intensity distance", "judge_dice": "judge Dice",
+    "epe": "EPE (px)", "ncc": "NCC",
 }
-TABLE_LABELS: Mapping[str, str] = {"methods_3d": "3D", "methods_labelfree": "label-free"}
+TABLE_LABELS: Mapping[str, str] = {"methods_3d": "3D", "methods_labelfree": "label-free",
+                                   "methods_affine": "affine"}
 
 
 def headlines(record: Mapping) -> list[Mapping]:

@@ -84,3 +84,50 @@ def test_bad_settings_are_refused_with_what_to_do(tiny_task):
         uncertainty.diffusion(tiny_task, image, n=1)
     with pytest.raises(ValueError, match="not a diffusion model"):
         uncertainty.diffusion(models.build("unet", 2, channels=(4, 8)), image)
+
+
+def test_fewer_than_one_sampling_step_is_refused_naming_the_parameter(tiny_task):
+    for steps in (0, -3, 2.5):
+        with pytest.raises(ValueError, match=r"sampling_steps=.*from 1 to timesteps \(100\)"):
+            tasks.Diffusion(network(2, **TINY), timesteps=100, sampling_steps=steps)
+    x = torch.rand(1, 1, 16, 16)
+    with torch.no_grad():
+        for steps in (0, -1):  # 0 steps is refused, not read as "the default"
+            with pytest.raises(ValueError, match=f"sampling_steps={steps}"):
+                tiny_task.sample(x, steps=steps)
+        image = np.zeros((1, 16, 16), np.float32)
+        with pytest.raises(ValueError, match="sampling_steps=0"):
+            uncertainty.diffusion(tiny_task, image, n=2, steps=0)
+    assert tiny_task.hparams.sampling_steps == 5  # left as it was
+    with pytest.raises(ValueError, match="prediction_type"):
+        tasks.Diffusion(network(2, **TINY), prediction_type="noise")
+
+
+class Oracle(torch.nn.Module):
+    """A "network" that returns a fixed answer, whatever it is given."""
+
+    def __init__(self, answer: torch.Tensor):
+        super().__init__()
+        self.answer = answer
+
+    def forward(self, x, timesteps, **_):
+        return self.answer
+
+
+@pytest.mark.parametrize("kind", ["v_prediction", "epsilon", "sample"])
+def test_the_loss_compares_the_network_with_what_it_is_asked_to_predict(kind):
+    task = tasks.Diffusion(network(2, **TINY), timesteps=100, sampling_steps=5,
+                           prediction_type=kind)
+    assert task.sampling_noise.prediction_type == kind == task.training_noise.prediction_type
+    y = torch.rand(2, 1, 16, 16)
+    batch = {"input": torch.rand(2, 1, 16, 16), "target": y}
+    generator = torch.Generator().manual_seed(7)  # draws the steps, then the noise
+    steps = torch.randint(0, 100, (2,), generator=generator)
+    noise = torch.randn(y.shape, generator=generator)
+    alpha = task.training_noise.alphas_cumprod[steps].view(-1, 1, 1, 1)
+    answers = {"epsilon": noise, "sample": to_model_range(y),
+               "v_prediction": alpha.sqrt() * noise - (1 - alpha).sqrt() * to_model_range(y)}
+    for answer, value in answers.items():
+        task.net = Oracle(value)
+        loss = task.noise_loss(batch, torch.Generator().manual_seed(7)).item()
+        assert (loss < 1e-10) == (answer == kind), (answer, loss)

@@ -301,7 +301,9 @@ def run(data_source: str | os.PathLike, task: str, budget_min: float, out: str |
         Cross-validate even when the budget affords a single candidate, for an estimate of its
         score (the folds' time is taken from the final model). By default a single affordable
         candidate is not cross-validated: there is nothing to choose, and the final model
-        trains for the whole budget (the report names the budget a choice would need).
+        trains for the whole budget (the report names the budget a choice would need). Always
+        on for a search-only process (``retrain=False``) and for a study in a ``storage`` given
+        by URL: other processes may join it, and their trials need the folds.
     log : callable or None
         Called with each line of progress (``None``: silent).
     progress : bool
@@ -358,7 +360,8 @@ def run(data_source: str | os.PathLike, task: str, budget_min: float, out: str |
             setup = new_setup(source, auto_task, pairs, load, transforms, out, test=test,
                               shuffle=shuffle, seed=seed, folds=folds, candidates=candidates,
                               budget_s=budget_s, start=start, log=say, warm_start=warm_start,
-                              clock=clock, estimate_single=estimate_single)
+                              clock=clock, estimate_single=(
+                                  estimate_single or not retrain or storage is not None))
         except AutoError as err:
             if fresh:  # a later call with other settings splits again
                 (out / "split.json").unlink(missing_ok=True)

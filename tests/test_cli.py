@@ -75,7 +75,7 @@ def test_command_line_lists_describes_and_prepares(server, tmp_path, monkeypatch
 
 
 def test_errors_of_the_command_line_are_one_paragraph_with_status_2(tmp_path, capsys,
-                                                                     monkeypatch):
+                                                                     monkeypatch, cache):
     """Issue 14, item 12: an output path that is a file, an unwritable IM2IM_DATA and a
     configuration error end with a message naming the path and exit status 2."""
     from im2im_helpers.__main__ import main

@@ -227,7 +227,7 @@ def wanted_training(candidate: Candidate, n_train: int) -> float:
 
 def make_plan(budget_s: float, elapsed_s: float, candidates: list[Candidate], n_cv: int,
               folds: int, warm_start: bool = True, clock: str = "wall",
-              estimate_single: bool = False) -> Plan:
+              estimate_single: bool = False, name_choice: bool = True) -> Plan:
     """Fit the final run and the candidates' cross-validation into ``budget_s``.
 
     The final run gets :data:`FINAL_SHARE` of the time left; the search the rest, with as many
@@ -256,6 +256,9 @@ def make_plan(budget_s: float, elapsed_s: float, candidates: list[Candidate], n_
     estimate_single : bool
         Cross-validate a single affordable candidate all the same, for an estimate of its score
         (at the cost of the final model's training time).
+    name_choice : bool
+        For a single affordable candidate of several, find the budget a choice would need
+        (:func:`least_choice_budget`, which plans without it).
 
     Raises
     ------
@@ -297,7 +300,7 @@ def make_plan(budget_s: float, elapsed_s: float, candidates: list[Candidate], n_
         train_s = least[0]
         final_s = available - k * (train_s + OVERHEAD_S) - OVERHEAD_S
     choice = None
-    if trials == 1 and len(candidates) > 1:
+    if trials == 1 and len(candidates) > 1 and name_choice:
         choice = least_choice_budget(budget_s, elapsed_s, candidates, n_cv, folds)
     if trials == 1 and not estimate_single:  # the final run, after observing its pace
         observing = OVERHEAD_S + OBSERVED_STEPS * (candidates[0].step_seconds or 0.1) * (
@@ -315,7 +318,7 @@ def least_choice_budget(budget_s: float, elapsed_s: float, candidates: list[Cand
     first two of ``candidates`` (with the same ``elapsed_s`` for loading and measuring)."""
     def trials(seconds: float) -> int:
         return make_plan(seconds, elapsed_s, candidates[:2], n_cv, folds,
-                         estimate_single=True).trials
+                         estimate_single=True, name_choice=False).trials
 
     low, high = budget_s, 2 * budget_s
     while trials(high) < 2:

@@ -17,10 +17,18 @@ from im2im_helpers.nets.recurrent import RecurrentUNet
 
 
 def _unet(dims, in_channels, out_channels, channels=(32, 64, 128, 256), strides=None,
-          num_res_units=2, norm="INSTANCE", dropout=0.0):
-    return nets.UNet(dims, in_channels, out_channels, channels=tuple(channels),
+          num_res_units=2, norm="INSTANCE", dropout=0.0, head_channels=None):
+    # MONAI's UNet ends in out_channels maps through normalisation, activation and an identity
+    # shortcut: too narrow for outputs of different kinds (offsets, bandwidths and seediness of
+    # spatial embeddings stall there for some seeds). head_channels: end in that many maps, then
+    # a 1x1 convolution to the outputs.
+    body = nets.UNet(dims, in_channels, head_channels or out_channels, channels=tuple(channels),
                      strides=tuple(strides or [2] * (len(channels) - 1)),
                      num_res_units=num_res_units, norm=norm, dropout=dropout)
+    if not head_channels:
+        return body
+    conv = nn.Conv2d if dims == 2 else nn.Conv3d
+    return nn.Sequential(body, conv(head_channels, out_channels, kernel_size=1))
 
 
 def _basic_unet(dims, in_channels, out_channels, features=(32, 32, 64, 128, 256, 32),
@@ -245,6 +253,9 @@ def build(name: str, dims: int, in_channels: int = 1, out_channels: int = 1, see
         Seed of the initial weights (the global random state is left as it was).
     **options
         Network options such as ``channels=(32, 64, 128, 256)`` (UNet, AttentionUnet),
+        ``head_channels=16`` (UNet: end in 16 feature maps and a 1x1 convolution to the outputs
+        instead of MONAI's narrow last block; for outputs of different kinds, such as spatial
+        embeddings),
         ``features`` (BasicUNet), ``filters`` (DynUNet) or ``depth=4, mult_chan=32``
         (FNet); and, for every network,
         ``activation``: ``None`` (raw outputs, default), ``"sigmoid"`` (outputs in (0, 1), e.g. a

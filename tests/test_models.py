@@ -60,6 +60,24 @@ def test_output_activation_bounds_the_outputs_and_survives_the_spec():
         models.build("unet", 2, channels=(4, 8), activation="relu")
 
 
+@pytest.mark.parametrize("dims", [2, 3])
+def test_unet_head_channels_end_in_a_1x1_convolution_of_that_many_maps(dims):
+    net = models.build("unet", dims, in_channels=1, out_channels=5, channels=(4, 8),
+                       head_channels=12, seed=3)
+    head = net[-1]
+    assert isinstance(head, nn.Conv2d if dims == 2 else nn.Conv3d)
+    assert (head.in_channels, head.out_channels, head.kernel_size) == (12, 5, (1,) * dims)
+    assert net[0].out_channels == 12  # the U-Net itself ends in the 12 maps
+    assert net(torch.randn(2, 1, *[16] * dims)).shape == (2, 5, *[16] * dims)
+    rebuilt = models.build(**net.im2im_spec)  # the spec keeps the head
+    assert rebuilt.im2im_spec["head_channels"] == 12
+    for a, b in zip(net.state_dict().items(), rebuilt.state_dict().items()):
+        assert a[0] == b[0]
+        torch.testing.assert_close(a[1], b[1])
+    plain = models.build("unet", dims, in_channels=1, out_channels=5, channels=(4, 8))
+    assert not isinstance(plain, nn.Sequential)  # without the option: MONAI's UNet as it is
+
+
 @pytest.mark.parametrize(("dims", "n_layers", "size"), [(2, 3, 128), (2, 1, 48), (3, 1, 32)])
 def test_patch_discriminator_sees_exactly_its_documented_receptive_field(dims, n_layers, size):
     net = models.patch_discriminator(dims, 1, features=4, n_layers=n_layers, norm=None).double()

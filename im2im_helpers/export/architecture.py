@@ -16,10 +16,14 @@ from torch import nn
 
 
 def _unet(dims, in_channels, out_channels, channels=(32, 64, 128, 256), strides=None,
-          num_res_units=2, norm="INSTANCE", dropout=0.0):
-    return nets.UNet(dims, in_channels, out_channels, channels=tuple(channels),
+          num_res_units=2, norm="INSTANCE", dropout=0.0, head_channels=None):
+    body = nets.UNet(dims, in_channels, head_channels or out_channels, channels=tuple(channels),
                      strides=tuple(strides or [2] * (len(channels) - 1)),
                      num_res_units=num_res_units, norm=norm, dropout=dropout)
+    if not head_channels:
+        return body
+    conv = nn.Conv2d if dims == 2 else nn.Conv3d
+    return nn.Sequential(body, conv(head_channels, out_channels, kernel_size=1))
 
 
 def _basic_unet(dims, in_channels, out_channels, features=(32, 32, 64, 128, 256, 32),

@@ -16,8 +16,9 @@ SMALL = {"unet": {"channels": (4, 8, 16), "num_res_units": 1},
          "basic_unet": {"features": (4, 4, 8, 8, 8, 4)},
          "attention_unet": {"channels": (4, 8)},
          "dyn_unet": {"filters": (4, 8, 16)}}
-#: Options of a network beyond its plain form, rebuilt the same way (name, options).
-VARIANTS = {"unet with a head": ("unet", {"channels": (4, 8), "head_channels": 6})}
+#: Every network in its small plain form, and the variants its options make: (name, options).
+CASES = {**{name: (name, options) for name, options in SMALL.items()},
+         "unet with a head": ("unet", {"channels": (4, 8), "head_channels": 6})}
 
 
 def test_the_monai_networks_of_models_build_have_an_architecture():
@@ -25,27 +26,17 @@ def test_the_monai_networks_of_models_build_have_an_architecture():
     assert set(architecture.ACTIVATIONS) == set(models.ACTIVATIONS)
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
+@pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("activation", [None, "sigmoid"])
-def test_the_architecture_file_rebuilds_the_network(name, activation):
+def test_the_architecture_file_rebuilds_the_network(case, activation):
+    name, small = CASES[case]
     dims = 2 if name == "basic_unet" else 3
-    net = models.build(name, dims, 1, 2, activation=activation, **SMALL[name]).eval()
-    options = {**SMALL[name], "activation": activation}
+    net = models.build(name, dims, 1, 2, activation=activation, **small).eval()
+    options = {**small, "activation": activation}
     rebuilt = architecture.build_network(name, dims, 1, 2, options=options).eval()
     rebuilt.net.load_state_dict(net.state_dict(), strict=True)
     size = models.size_divisor(net.im2im_spec) * 2
     x = torch.randn(1, 1, *[size] * dims)
-    with torch.no_grad():
-        assert torch.equal(rebuilt(x), net(x))
-
-
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_the_architecture_file_rebuilds_the_variants(variant):
-    name, options = VARIANTS[variant]
-    net = models.build(name, 2, 1, 3, **options).eval()
-    rebuilt = architecture.build_network(name, 2, 1, 3, options=options).eval()
-    rebuilt.net.load_state_dict(net.state_dict(), strict=True)
-    x = torch.randn(1, 1, 32, 32)
     with torch.no_grad():
         assert torch.equal(rebuilt(x), net(x))
 
